@@ -1,0 +1,191 @@
+"""`OtpClient`: what a web backend calls. Enqueues, polls, waits; never calls AWS.
+
+    client = OtpClient.from_env()
+    job_id = client.send(destination="+14255550142", brand_name="ExampleCorp",
+                         source="CreateAccount")
+    client.status(job_id).state   # "queued" | "running" | "retrying" | "succeeded" | "failed"
+
+Bad input raises `InvalidRequest` (a `ValueError` naming the field) before anything
+is queued. An unreachable Redis raises `BrokerUnavailable` within the configured
+timeout instead of hanging the request.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from celery import Celery
+from celery.result import AsyncResult
+
+from producer.celery_config import celery_config
+from producer.lanes import BULK, DEADLINE_HEADER, INTERACTIVE, QUEUES, SEND_TASK, VERIFY_TASK
+from producer.outcomes import InvalidRequest, OtpqError, reason_of
+from producer.redaction import redact_kwargs, redact_text
+from producer.requests import SendRequest, VerifyRequest
+from producer.settings import Settings
+
+#: Celery states, as a caller wants to read them.
+STATES = {
+    "PENDING": "queued",
+    "RECEIVED": "queued",
+    "STARTED": "running",
+    "RETRY": "retrying",
+    "SUCCESS": "succeeded",
+    "FAILURE": "failed",
+    "REVOKED": "failed",
+}
+
+
+class BrokerUnavailable(OtpqError):
+    """Redis did not answer in time; nothing was queued."""
+
+    reason = "unavailable"
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """Where a job is, and how it ended if it has."""
+
+    job_id: str
+    state: str
+    result: Mapping[str, Any] | None = None
+    reason: str | None = None
+    error: str | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        return self.state in ("succeeded", "failed")
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"job_id": self.job_id, "state": self.state}
+        if self.result is not None:
+            out["result"] = dict(self.result)
+        if self.reason:
+            out["reason"] = self.reason
+            out["error"] = self.error
+        return out
+
+
+class OtpClient:
+    """Enqueue OTP jobs and read their outcome. Thread-safe; make one per process."""
+
+    def __init__(self, settings: Settings | None = None, *, app: Celery | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        self.app = app or make_app(self.settings)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> OtpClient:
+        return cls(Settings.from_env(env))
+
+    # -- enqueue ----------------------------------------------------------------
+
+    def send(self, destination: str, brand_name: str, source: str, **options: Any) -> str:
+        """Queue one SendOTPMessage; returns the job id. See `SendRequest` for options.
+
+        `lane` ("interactive" or "bulk") and `deadline` (seconds from now) are job
+        options, not request fields.
+        """
+        lane = options.pop("lane", "interactive")
+        deadline = options.pop("deadline", None)
+        request = SendRequest.from_kwargs(
+            {"destination": destination, "brand_name": brand_name, "source": source, **options}
+        )
+        return self._enqueue(SEND_TASK, request.to_kwargs(), lane=lane, deadline=deadline)
+
+    def verify(
+        self, destination: str, otp: str, brand_name: str, source: str, **options: Any
+    ) -> str:
+        """Queue one VerifyOTPMessage; returns the job id. Poll for `result["valid"]`."""
+        lane = options.pop("lane", "interactive")
+        deadline = options.pop("deadline", None)
+        request = VerifyRequest.from_kwargs(
+            {
+                "destination": destination,
+                "otp": otp,
+                "brand_name": brand_name,
+                "source": source,
+                **options,
+            }
+        )
+        return self._enqueue(VERIFY_TASK, request.to_kwargs(), lane=lane, deadline=deadline)
+
+    def _enqueue(
+        self, task: str, kwargs: dict[str, Any], *, lane: str, deadline: float | None
+    ) -> str:
+        queue = _queue_for(lane)
+        if deadline is None:
+            deadline = (
+                self.settings.interactive_deadline
+                if queue == INTERACTIVE
+                else self.settings.bulk_deadline
+            )
+        if isinstance(deadline, bool) or not isinstance(deadline, int | float) or deadline <= 0:
+            raise InvalidRequest("deadline", "must be a positive number of seconds")
+        job_id = str(uuid.uuid4())
+        try:
+            self.app.send_task(
+                task,
+                kwargs=kwargs,
+                queue=queue,
+                task_id=job_id,
+                headers={DEADLINE_HEADER: time.time() + deadline},
+                argsrepr="()",
+                kwargsrepr=repr(redact_kwargs(kwargs)),
+                retry=False,
+            )
+        except OtpqError:
+            raise
+        except Exception as exc:  # kombu/redis raise many types for "Redis is down"
+            raise BrokerUnavailable(redact_text(f"could not queue {task}: {exc}")) from None
+        return job_id
+
+    # -- poll -------------------------------------------------------------------
+
+    def status(self, job_id: str) -> JobStatus:
+        result = AsyncResult(job_id, app=self.app)
+        try:
+            state = result.state
+            value = result.result
+        except Exception as exc:
+            raise BrokerUnavailable(redact_text(f"could not read job {job_id}: {exc}")) from None
+        mapped = STATES.get(state, state.lower())
+        if state == "SUCCESS":
+            return JobStatus(job_id, mapped, result=value if isinstance(value, dict) else {})
+        if state in ("FAILURE", "REVOKED", "RETRY"):
+            text = redact_text(str(value)) if value is not None else state.lower()
+            return JobStatus(job_id, mapped, reason=reason_of(text), error=text)
+        return JobStatus(job_id, mapped)
+
+    def wait(self, job_id: str, timeout: float = 30.0, interval: float = 0.05) -> JobStatus:
+        """Poll until the job is done; raises `TimeoutError` naming the job otherwise."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.status(job_id)
+            if status.done:
+                return status
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"job {job_id} still {status.state} after {timeout:g}s")
+            time.sleep(interval)
+            interval = min(interval * 1.5, 0.5)
+
+    def close(self) -> None:
+        self.app.close()
+
+
+def _queue_for(lane: str) -> str:
+    queue = {"interactive": INTERACTIVE, "bulk": BULK}.get(lane, lane)
+    if queue not in QUEUES:
+        raise InvalidRequest("lane", "must be 'interactive' or 'bulk'")
+    return queue
+
+
+def make_app(settings: Settings) -> Celery:
+    """A Celery app that only produces and reads results: it registers no task."""
+    app = Celery("otpq-producer", set_as_current=False)
+    app.conf.update(celery_config(settings))
+    return app

@@ -1,0 +1,22 @@
+"""Task names and queues: the names other codebases enqueue by.
+
+Kept in one place so the worker's routes, the producer's sends and the test that
+every declared queue has a consumer all read the same map.
+"""
+
+from __future__ import annotations
+
+SEND_TASK = "otp.send"
+VERIFY_TASK = "otp.verify"
+
+#: Logins and sign-ups: a person is waiting for this SMS.
+INTERACTIVE = "otp.interactive"
+#: Campaigns: nobody is waiting; takes only the capacity interactive work leaves.
+BULK = "otp.bulk"
+
+QUEUES = (INTERACTIVE, BULK)
+DEFAULT_QUEUE = INTERACTIVE
+
+#: Message header carrying the job's deadline (epoch seconds). A header, not a kwarg,
+#: because the kwargs are the public contract and refuse unknown names.
+DEADLINE_HEADER = "otpq_deadline"

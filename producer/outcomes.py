@@ -1,0 +1,127 @@
+"""How a job ends, and the exceptions that say so.
+
+This table is the contract (DESIGN.md, "Outcomes"); every failure otpq reports is
+one of the classes below, and its `reason` is the first word of its text::
+
+    what happened                                  state    reason     retried  Pinpoint called
+    input invalid (our validation)                 FAILURE  invalid    no       no
+    job older than its deadline                    FAILURE  expired    no       no
+    destination over its budget                    FAILURE  limited    no       no
+    refused by Pinpoint (400/403/404/405/413,      FAILURE  rejected   no       once
+      PERMANENT_FAILURE, OPT_OUT, DUPLICATE)
+    transient (429, 5xx, connection error or       RETRY    -          yes      per attempt
+      timeout; THROTTLED, TEMPORARY_FAILURE,
+      UNKNOWN_FAILURE, TIMEOUT)
+    ... still transient when attempts or the       FAILURE  gave_up    -        per attempt
+      deadline run out
+    redelivered after its worker died while the    FAILURE  uncertain  no       maybe once
+      send was in flight (not sent blindly again)
+    sent / verified (valid or not)                 SUCCESS  -          -        once
+
+Exception tree::
+
+    OtpqError
+     ├── InvalidRequest  (also a ValueError: raised by the producer before queueing)
+     ├── JobExpired
+     ├── DestinationLimited
+     ├── PinpointRejected
+     ├── GaveUp
+     └── Uncertain
+
+    Retrying is not final: it is the reason shown while a job waits for its next try.
+
+Each class is rebuilt from its args by Celery's result backend, so a caller polling
+a result gets the same class back. No text here ever holds an OTP or a full number.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class OtpqError(Exception):
+    """A job's final failure. `str()` is `"<reason>: <detail>"`."""
+
+    reason: ClassVar[str] = "error"
+
+    def __init__(self, detail: str = "", *extra: object) -> None:
+        super().__init__(detail, *extra)
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.detail}" if self.detail else self.reason
+
+
+class InvalidRequest(OtpqError, ValueError):
+    """Input that fails validation; `field` names the offending kwarg."""
+
+    reason = "invalid"
+
+    def __init__(self, field: str, problem: str = "") -> None:
+        Exception.__init__(self, field, problem)
+        self.field = field
+        self.problem = problem
+        self.detail = f"{field}: {problem}" if problem else field
+
+
+class JobExpired(OtpqError):
+    reason = "expired"
+
+
+class DestinationLimited(OtpqError):
+    reason = "limited"
+
+
+class PinpointRejected(OtpqError):
+    """Pinpoint refused the request or reported a permanent delivery failure."""
+
+    reason = "rejected"
+
+
+class GaveUp(OtpqError):
+    """Still failing transiently when the attempts or the deadline ran out.
+
+    Reads `gave up after N attempts: <last error>`, as DESIGN.md's table words it.
+    """
+
+    reason = "gave_up"
+
+    def __str__(self) -> str:
+        return f"gave up {self.detail}"
+
+
+class Uncertain(OtpqError):
+    """A previous delivery of this send may have reached Pinpoint before its worker
+    died. Sending again could text the user twice (and void the first code), so the
+    job ends here; the user can ask for a new code."""
+
+    reason = "uncertain"
+
+
+class Retrying(OtpqError):
+    """Why a job is in RETRY: the transient error of its last attempt."""
+
+    reason = "retrying"
+
+
+#: Every final failure, by reason, for callers that only have the text.
+REASONS: dict[str, type[OtpqError]] = {
+    cls.reason: cls
+    for cls in (
+        InvalidRequest,
+        JobExpired,
+        DestinationLimited,
+        PinpointRejected,
+        GaveUp,
+        Uncertain,
+        Retrying,
+    )
+}
+
+
+def reason_of(text: str) -> str:
+    """The reason word of a failure text, or `"error"` for foreign exceptions."""
+    if text.startswith("gave up"):
+        return GaveUp.reason
+    word = text.split(":", 1)[0].strip()
+    return word if word in REASONS else "error"

@@ -1,0 +1,182 @@
+"""The request models: one validation for the producer and the task alike.
+
+The producer builds these before anything is queued (a web view gets an
+`InvalidRequest` at once); the task rebuilds them from the message kwargs, because a
+caller may `send_task` by name from code that never imported otpq. Ranges are the
+ones Pinpoint documents for SendOTPMessage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
+
+import phonenumbers
+
+from producer.outcomes import InvalidRequest
+from producer.redaction import mask_number
+from producer.refid import generate_ref_id
+
+BRAND_NAME_MAX = 20
+CODE_LENGTH = range(5, 9)
+VALIDITY_MINUTES = range(5, 61)
+ALLOWED_ATTEMPTS = range(1, 6)
+OTP_LENGTH = range(5, 9)
+#: Longest free-text field we accept; keeps hostile input from growing messages.
+TEXT_MAX = 128
+
+_LANGUAGE = re.compile(r"[a-z]{2,3}-[A-Z]{2}")
+_PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]+")
+_E164 = re.compile(r"\+[1-9]\d{6,14}")
+
+
+def _text(field: str, value: object, *, required: bool, max_len: int = TEXT_MAX) -> None:
+    if value is None:
+        if required:
+            raise InvalidRequest(field, "is required")
+        return
+    if not isinstance(value, str):
+        raise InvalidRequest(field, f"must be a string, not {type(value).__name__}")
+    if not value.strip():
+        raise InvalidRequest(field, "must not be empty")
+    if len(value) > max_len:
+        raise InvalidRequest(field, f"must be at most {max_len} characters")
+    if not _PRINTABLE.fullmatch(value):
+        raise InvalidRequest(field, "must not contain control characters")
+
+
+def _integer(field: str, value: object, allowed: range, unit: str = "") -> None:
+    # bool is an int in Python, never in a request.
+    if not isinstance(value, int) or isinstance(value, bool) or value not in allowed:
+        suffix = f" {unit}" if unit else ""
+        raise InvalidRequest(
+            field, f"must be an integer from {allowed.start} to {allowed.stop - 1}{suffix}"
+        )
+
+
+def check_destination(field: str, value: object) -> None:
+    """E.164 (`+14255550142`), and a number phonenumbers knows to be assignable."""
+    _text(field, value, required=True, max_len=16)
+    assert isinstance(value, str)
+    if not _E164.fullmatch(value):
+        raise InvalidRequest(field, "must be an E.164 number like +14255550142")
+    try:
+        parsed = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        raise InvalidRequest(field, "must be an E.164 number like +14255550142") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidRequest(field, "is not a valid phone number for its country")
+
+
+class _Model:
+    """Shared construction from untrusted kwargs."""
+
+    REQUIRED: ClassVar[tuple[str, ...]]
+
+    @classmethod
+    def from_kwargs(cls, kwargs: object) -> Self:
+        """Build from a task's kwargs, refusing unknown and missing fields by name."""
+        if not isinstance(kwargs, Mapping):
+            raise InvalidRequest("kwargs", "must be a JSON object")
+        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        for key in kwargs:
+            if key not in known:
+                shown = str(key)[:40] if isinstance(key, str) else type(key).__name__
+                raise InvalidRequest(shown, "is not a known field")
+        for name in cls.REQUIRED:
+            if name not in kwargs or kwargs[name] is None:
+                raise InvalidRequest(name, "is required")
+        return cls(**kwargs)
+
+    def to_kwargs(self) -> dict[str, Any]:
+        """Task kwargs: every field whose value differs from its default."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if f.default is dataclasses.MISSING or value != f.default:
+                out[f.name] = value
+        return out
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class SendRequest(_Model):
+    """One SendOTPMessage, every parameter Pinpoint takes for the SMS channel."""
+
+    REQUIRED: ClassVar[tuple[str, ...]] = ("destination", "brand_name", "source")
+
+    destination: str
+    brand_name: str
+    source: str
+    code_length: int = 6
+    validity_period: int = 15
+    language: str = "en-US"
+    allowed_attempts: int = 3
+    reference_id: str | None = None
+    origination_identity: str | None = None
+    entity_id: str | None = None
+    template_id: str | None = None
+
+    def __post_init__(self) -> None:
+        check_destination("destination", self.destination)
+        _text("brand_name", self.brand_name, required=True, max_len=BRAND_NAME_MAX)
+        _text("source", self.source, required=True)
+        _integer("code_length", self.code_length, CODE_LENGTH, "digits")
+        _integer("validity_period", self.validity_period, VALIDITY_MINUTES, "minutes")
+        _text("language", self.language, required=True, max_len=16)
+        if not _LANGUAGE.fullmatch(self.language):
+            raise InvalidRequest("language", "must be a language tag like en-US")
+        _integer("allowed_attempts", self.allowed_attempts, ALLOWED_ATTEMPTS)
+        _text("reference_id", self.reference_id, required=False)
+        _text("origination_identity", self.origination_identity, required=False, max_len=64)
+        _text("entity_id", self.entity_id, required=False)
+        _text("template_id", self.template_id, required=False)
+
+    @property
+    def ref_id(self) -> str:
+        """The explicit reference id, else the AWS example's md5 scheme."""
+        return self.reference_id or generate_ref_id(self.destination, self.brand_name, self.source)
+
+    def __repr__(self) -> str:
+        return (
+            f"SendRequest(destination={mask_number(self.destination)!r}, "
+            f"brand_name={self.brand_name!r}, source={self.source!r})"
+        )
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class VerifyRequest(_Model):
+    """One VerifyOTPMessage: the code a user typed, for a destination and reference."""
+
+    REQUIRED: ClassVar[tuple[str, ...]] = ("destination", "otp", "brand_name", "source")
+
+    destination: str
+    otp: str
+    brand_name: str
+    source: str
+    reference_id: str | None = None
+
+    def __post_init__(self) -> None:
+        check_destination("destination", self.destination)
+        if not isinstance(self.otp, str):
+            kind = type(self.otp).__name__
+            raise InvalidRequest("otp", f"must be a string of digits, not {kind}")
+        if not self.otp.isascii() or not self.otp.isdigit() or len(self.otp) not in OTP_LENGTH:
+            raise InvalidRequest(
+                "otp", f"must be {OTP_LENGTH.start} to {OTP_LENGTH.stop - 1} digits"
+            )
+        _text("brand_name", self.brand_name, required=True, max_len=BRAND_NAME_MAX)
+        _text("source", self.source, required=True)
+        _text("reference_id", self.reference_id, required=False)
+
+    @property
+    def ref_id(self) -> str:
+        return self.reference_id or generate_ref_id(self.destination, self.brand_name, self.source)
+
+    def __repr__(self) -> str:
+        return (
+            f"VerifyRequest(destination={mask_number(self.destination)!r}, otp='<redacted>', "
+            f"brand_name={self.brand_name!r}, source={self.source!r})"
+        )

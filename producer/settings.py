@@ -1,0 +1,113 @@
+"""Every setting otpq reads, its environment variable and its default, in one place.
+
+Durations are seconds everywhere. Names outside the `OTPQ_` prefix are the ones
+their owners define (Redis URL, AWS's own variables); boto3's credential chain and
+botocore's `AWS_ENDPOINT_URL_PINPOINT` are read by botocore itself, untouched.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+#: Where the broker and the result store live.
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+#: Fleet-wide SendOTPMessage requests per second (Pinpoint's default account quota is 20).
+DEFAULT_SEND_RATE = 20.0
+#: Fleet-wide VerifyOTPMessage requests per second.
+DEFAULT_VERIFY_RATE = 20.0
+#: How long results stay pollable.
+DEFAULT_RESULT_TTL = 24 * 3600
+#: Attempts at a transient failure before `gave up`, the first included.
+DEFAULT_MAX_ATTEMPTS = 5
+#: Full-jitter backoff: the n-th retry waits uniform(0, min(cap, base * 2**n)).
+DEFAULT_RETRY_BASE = 0.5
+DEFAULT_RETRY_CAP = 15.0
+#: A job held by a dead worker goes back to the queue after this long. Every retry
+#: delay and run time stays well under it, else a live job would be delivered twice.
+DEFAULT_VISIBILITY_TIMEOUT = 60
+#: botocore socket timeouts: a call without them can hold a worker slot forever.
+DEFAULT_CONNECT_TIMEOUT = 2.0
+DEFAULT_READ_TIMEOUT = 5.0
+#: A job not started by then is not sent: an SMS that arrives after the user gave up
+#: is worse than none.
+DEFAULT_INTERACTIVE_DEADLINE = 120
+DEFAULT_BULK_DEADLINE = 6 * 3600
+#: The producer's wait for Redis before it reports it unreachable.
+DEFAULT_REDIS_TIMEOUT = 5.0
+
+
+class ConfigError(ValueError):
+    """A setting's value is unusable; the message names the variable."""
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw[:20]!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str = DEFAULT_REDIS_URL
+    application_id: str | None = None
+    origination_identity: str | None = None
+    region: str | None = None
+    send_rate: float = DEFAULT_SEND_RATE
+    verify_rate: float = DEFAULT_VERIFY_RATE
+    result_ttl: float = DEFAULT_RESULT_TTL
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    retry_base: float = DEFAULT_RETRY_BASE
+    retry_cap: float = DEFAULT_RETRY_CAP
+    visibility_timeout: float = DEFAULT_VISIBILITY_TIMEOUT
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    interactive_deadline: float = DEFAULT_INTERACTIVE_DEADLINE
+    bulk_deadline: float = DEFAULT_BULK_DEADLINE
+    redis_timeout: float = DEFAULT_REDIS_TIMEOUT
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        settings = cls(
+            redis_url=env.get("REDIS_URL") or DEFAULT_REDIS_URL,
+            application_id=env.get("PINPOINT_APPLICATION_ID") or None,
+            origination_identity=env.get("PINPOINT_ORIGINATION_IDENTITY") or None,
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+            send_rate=_number(env, "OTPQ_SEND_RATE", DEFAULT_SEND_RATE),
+            verify_rate=_number(env, "OTPQ_VERIFY_RATE", DEFAULT_VERIFY_RATE),
+            result_ttl=_number(env, "OTPQ_RESULT_TTL", DEFAULT_RESULT_TTL, minimum=60),
+            max_attempts=int(_number(env, "OTPQ_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS, minimum=1)),
+            retry_base=_number(env, "OTPQ_RETRY_BASE", DEFAULT_RETRY_BASE),
+            retry_cap=_number(env, "OTPQ_RETRY_CAP", DEFAULT_RETRY_CAP),
+            visibility_timeout=_number(
+                env, "OTPQ_VISIBILITY_TIMEOUT", DEFAULT_VISIBILITY_TIMEOUT, minimum=10
+            ),
+            connect_timeout=_number(env, "OTPQ_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT),
+            read_timeout=_number(env, "OTPQ_READ_TIMEOUT", DEFAULT_READ_TIMEOUT),
+            interactive_deadline=_number(
+                env, "OTPQ_INTERACTIVE_DEADLINE", DEFAULT_INTERACTIVE_DEADLINE, minimum=1
+            ),
+            bulk_deadline=_number(env, "OTPQ_BULK_DEADLINE", DEFAULT_BULK_DEADLINE, minimum=1),
+            redis_timeout=_number(env, "OTPQ_REDIS_TIMEOUT", DEFAULT_REDIS_TIMEOUT, minimum=0.1),
+        )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse combinations that would make Redis deliver a live job twice."""
+        longest_hold = self.retry_cap + self.connect_timeout + self.read_timeout
+        if longest_hold * 2 > self.visibility_timeout:
+            raise ConfigError(
+                "OTPQ_VISIBILITY_TIMEOUT must be at least twice OTPQ_RETRY_CAP + "
+                "OTPQ_CONNECT_TIMEOUT + OTPQ_READ_TIMEOUT, or a job held by a live worker "
+                "is delivered again"
+            )

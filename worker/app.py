@@ -1,0 +1,43 @@
+"""The Celery app behind `celery -A worker worker` and `celery -A worker flower`.
+
+Configured only by environment variables (producer.settings lists them). Defaults
+suit I/O-bound work: a thread pool, one prefetched message per slot, late acks so a
+job held by a crashed worker is delivered again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, signals
+
+from producer.celery_config import celery_config
+from producer.settings import Settings
+from worker import logs
+
+#: Threads per worker process: enough to cover rate × Pinpoint latency.
+DEFAULT_CONCURRENCY = 16
+
+settings = Settings.from_env()
+
+app = Celery("otpq")
+app.conf.update(celery_config(settings))
+app.conf.update(
+    worker_pool="threads",
+    worker_concurrency=DEFAULT_CONCURRENCY,
+    worker_prefetch_multiplier=1,
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    task_acks_on_failure_or_timeout=True,
+    task_track_started=True,
+    worker_send_task_events=True,
+    task_send_sent_event=True,
+    worker_cancel_long_running_tasks_on_connection_loss=False,
+    worker_redirect_stdouts=False,
+)
+
+
+@signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
+def _scrub_logs(logger: Any = None, **_: Any) -> None:
+    logs.install(logger)

@@ -1,0 +1,51 @@
+"""Per-process resources: one boto3 client, one Redis pool, built on first use.
+
+Built lazily (not at import) so a prefork child builds its own after the fork, and
+the hot path never sets up a connection per job.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cached_property
+
+import redis
+
+from producer.settings import Settings
+from worker.claims import SendClaims
+from worker.gateway import PinpointGateway
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    pool_size: int = 16
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(
+            self.settings.redis_url,
+            socket_timeout=self.settings.redis_timeout,
+            socket_connect_timeout=self.settings.redis_timeout,
+            retry_on_timeout=True,
+            health_check_interval=25,
+        )
+
+    @cached_property
+    def gateway(self) -> PinpointGateway:
+        return PinpointGateway.from_settings(self.settings, pool_size=self.pool_size)
+
+    @cached_property
+    def claims(self) -> SendClaims:
+        return SendClaims(self.redis, ttl=self.settings.result_ttl)
+
+
+_current: tuple[int, Runtime] | None = None
+
+
+def runtime(settings: Settings, pool_size: int = 16) -> Runtime:
+    global _current
+    if _current is None or _current[0] != os.getpid():
+        _current = (os.getpid(), Runtime(settings, pool_size))
+    return _current[1]
