@@ -16,6 +16,7 @@ from producer.outcomes import (
     GaveUp,
     InvalidRequest,
     JobExpired,
+    OtpqError,
     PinpointRejected,
     Retrying,
     Uncertain,
@@ -39,6 +40,8 @@ class OtpTask(Task):
     acks_late = True
     reject_on_worker_lost = True
     max_retries = None  # bounded by OTPQ_MAX_ATTEMPTS and the job's deadline instead
+    # Expected outcomes: logged as one line, without a traceback.
+    throws = (OtpqError,)
 
     def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
         # Retries re-publish through here: keep their message reprs clean too.

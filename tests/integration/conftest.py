@@ -1,0 +1,59 @@
+"""Real parts: the session's redis-server, the Pinpoint sandbox on a free port, and
+Celery workers as separate processes pointed at both."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from producer.client import OtpClient
+from producer.settings import Settings
+from producer.stack.redis_server import RedisServer
+from producer.stack.worker_process import WorkerProcess
+from sandbox import PinpointSandbox, SandboxControl
+
+APP_ID = "otpq-test"
+ORIGINATION = "+18005550100"
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[PinpointSandbox]:
+    with PinpointSandbox(app_ids=(APP_ID,)) as server:
+        yield server
+
+
+@pytest.fixture
+def pinpoint(sandbox: PinpointSandbox) -> SandboxControl:
+    """The sandbox's control API, reset for each test."""
+    sandbox.control.reset()
+    return sandbox.control
+
+
+def worker_env(redis: RedisServer, sandbox: PinpointSandbox, **overrides: str) -> dict[str, str]:
+    return {
+        "REDIS_URL": redis.url,
+        "PINPOINT_APPLICATION_ID": APP_ID,
+        "PINPOINT_ORIGINATION_IDENTITY": ORIGINATION,
+        "AWS_ENDPOINT_URL_PINPOINT": sandbox.url,
+        "AWS_ACCESS_KEY_ID": "sandbox",
+        "AWS_SECRET_ACCESS_KEY": "sandbox",
+        "AWS_REGION": "us-east-1",
+        # Quick retries keep the suite fast; the policy is the same.
+        "OTPQ_RETRY_BASE": "0.05",
+        "OTPQ_RETRY_CAP": "0.5",
+        **overrides,
+    }
+
+
+@pytest.fixture(scope="module")
+def worker(redis_server: RedisServer, sandbox: PinpointSandbox) -> Iterator[WorkerProcess]:
+    with WorkerProcess(worker_env(redis_server, sandbox), name="it") as process:
+        yield process
+
+
+@pytest.fixture
+def client(redis_server: RedisServer, sandbox: PinpointSandbox) -> Iterator[OtpClient]:
+    otp = OtpClient(Settings.from_env(worker_env(redis_server, sandbox)))
+    yield otp
+    otp.close()
