@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from producer.client import BrokerUnavailable, JobStatus, OtpClient
 from producer.outcomes import InvalidRequest
-from producer.settings import ConfigError
+from producer.settings import ConfigError, Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
 
@@ -64,7 +65,42 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--wait", action="store_true", help="block until the job is done")
     status.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (60)")
     status.set_defaults(run=_status)
+
+    up = commands.add_parser(
+        "up",
+        help="run Redis, the Pinpoint sandbox, a worker and Flower locally",
+        description=(
+            "Start a complete local otpq: Redis (REDIS_URL if reachable, else a local "
+            "redis-server), the Pinpoint sandbox (or real AWS when PINPOINT_APPLICATION_ID "
+            "is set and AWS_ENDPOINT_URL_PINPOINT is not), a worker and Flower. Ctrl-C "
+            "stops everything. otpq in another shell finds the stack by itself."
+        ),
+    )
+    up.add_argument("--no-flower", action="store_true", help="do not start Flower")
+    up.add_argument("--demo", action="store_true", help="send and verify one code once ready")
+    up.set_defaults(run=_up, needs_client=False)
+
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="run the Pinpoint sandbox alone",
+        description="Run the local Pinpoint stand-in (python -m sandbox). Options pass through.",
+        add_help=False,
+    )
+    sandbox.add_argument("args", nargs=argparse.REMAINDER, help="e.g. --port 4566")
+    sandbox.set_defaults(run=_sandbox, needs_client=False)
     return parser
+
+
+def _up(args: argparse.Namespace) -> int:
+    from producer.stack.up import run
+
+    return run(os.environ, flower=not args.no_flower, demo=args.demo)
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from sandbox.cli import main as sandbox_main
+
+    return sandbox_main(list(args.args))
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -148,11 +184,23 @@ def _print(args: argparse.Namespace, data: dict[str, Any], human: str) -> None:
     print(json.dumps(data, sort_keys=True) if args.json else human, flush=True)
 
 
+def environment() -> dict[str, str]:
+    """The process environment, plus a running `otpq up`'s when REDIS_URL is unset."""
+    env = dict(os.environ)
+    if "REDIS_URL" not in env:
+        from producer.stack.up import discover
+
+        env.update(discover() or {})
+    return env
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not getattr(args, "needs_client", True):
+        return int(args.run(args))
     try:
-        client = OtpClient.from_env()
+        client = OtpClient(Settings.from_env(environment()))
         return int(args.run(client, args))
     except InvalidRequest as exc:
         flag = {"destination": "--to", "brand_name": "--brand"}.get(exc.field, exc.field)

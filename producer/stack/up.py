@@ -1,0 +1,300 @@
+"""`otpq up`: Redis, the Pinpoint sandbox (or real AWS), a worker and Flower, in one command.
+
+Every part is a child process. Ctrl-C (or SIGTERM) stops them all, newest first, and
+removes the temporary directory and the discovery file; nothing is left behind. The
+discovery file lets `otpq` in another shell find this stack without any exports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from urllib.parse import urlencode, urlparse
+from urllib.request import urlopen
+
+from producer.stack.redis_server import RedisServer, free_port
+from producer.stack.worker_process import WorkerProcess
+
+#: Where a running `otpq up` tells other shells how to reach it.
+DISCOVERY_FILE = Path(tempfile.gettempdir()) / "otpq-up.json"
+SANDBOX_APP_ID = "otpq-sandbox"
+SANDBOX_ORIGINATION = "+18005550100"
+#: A number the demo texts; the sandbox delivers nothing, real AWS would.
+DEMO_NUMBER = "+14255550142"
+
+_SANDBOX_URL = re.compile(r"listening on (\S+)")
+
+Say = Callable[[str], None]
+
+
+def discover(path: Path = DISCOVERY_FILE) -> dict[str, str] | None:
+    """The environment of a live `otpq up` on this machine, if there is one."""
+    try:
+        data = json.loads(path.read_text())
+        os.kill(int(data["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    env = data.get("env")
+    return dict(env) if isinstance(env, dict) else None
+
+
+def redis_reachable(url: str, timeout: float = 0.5) -> bool:
+    parsed = urlparse(url)
+    if parsed.scheme not in ("redis", "rediss"):
+        return False
+    try:
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or 6379), timeout
+        ):
+            return True
+    except OSError:
+        return False
+
+
+def uses_real_aws(env: Mapping[str, str]) -> bool:
+    """Real AWS when an application id is given and no endpoint override points elsewhere."""
+    return bool(env.get("PINPOINT_APPLICATION_ID")) and not env.get("AWS_ENDPOINT_URL_PINPOINT")
+
+
+@dataclass
+class Stack:
+    """The running parts, in start order."""
+
+    env: dict[str, str] = field(default_factory=dict)
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="otpq-up-")))
+    redis: RedisServer | None = None
+    sandbox: subprocess.Popen[str] | None = None
+    worker: WorkerProcess | None = None
+    flower: subprocess.Popen[bytes] | None = None
+    urls: dict[str, str] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        if self.flower and self.flower.poll() is None:
+            self.flower.terminate()
+            _wait(self.flower)
+        if self.worker:
+            self.worker.stop()
+        if self.sandbox and self.sandbox.poll() is None:
+            self.sandbox.terminate()
+            _wait(self.sandbox)
+        if self.redis:
+            self.redis.stop()
+        if _owned_by_us(DISCOVERY_FILE):
+            DISCOVERY_FILE.unlink(missing_ok=True)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _owned_by_us(path: Path) -> bool:
+    try:
+        return int(json.loads(path.read_text())["pid"]) == os.getpid()
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _wait(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def start(
+    base_env: Mapping[str, str], *, say: Say = print, flower: bool = True, concurrency: int = 8
+) -> Stack:
+    stack = Stack()
+    try:
+        _start_redis(stack, base_env, say)
+        _start_pinpoint(stack, base_env, say)
+        stack.worker = WorkerProcess(
+            {**base_env, **stack.env},
+            name="up",
+            concurrency=concurrency,
+            log_path=stack.workdir / "worker.log",
+        ).start()
+        say(f"worker     {stack.worker.name}@{socket.gethostname()}  (log {stack.worker.log_path})")
+        if flower:
+            _start_flower(stack, base_env, say)
+        DISCOVERY_FILE.write_text(json.dumps({"pid": os.getpid(), "env": stack.env}))
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+def _start_redis(stack: Stack, base_env: Mapping[str, str], say: Say) -> None:
+    url = base_env.get("REDIS_URL")
+    if url and redis_reachable(url):
+        stack.env["REDIS_URL"] = url
+        say(f"redis      {url}  (from REDIS_URL)")
+        return
+    if url:
+        say(f"redis      REDIS_URL={url} is not reachable; starting a local redis-server")
+    stack.redis = RedisServer(directory=stack.workdir / "redis").start()
+    stack.env["REDIS_URL"] = stack.redis.url
+    say(f"redis      {stack.redis.url}  (local redis-server, data in a temp dir)")
+
+
+def _start_pinpoint(stack: Stack, base_env: Mapping[str, str], say: Say) -> None:
+    if uses_real_aws(base_env):
+        region = base_env.get("AWS_REGION") or base_env.get("AWS_DEFAULT_REGION") or "us-east-1"
+        say(f"pinpoint   REAL AWS ({region}), application {base_env['PINPOINT_APPLICATION_ID']}")
+        return
+    stack.sandbox = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "--port", str(free_port()), "--app-id", SANDBOX_APP_ID],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+        start_new_session=True,
+    )
+    assert stack.sandbox.stdout is not None
+    banner = stack.sandbox.stdout.readline()
+    match = _SANDBOX_URL.search(banner)
+    if not match:
+        raise RuntimeError(f"the sandbox did not start: {banner.strip()}")
+    url = match.group(1)
+    stack.urls["sandbox"] = url
+    stack.env.update(
+        {
+            "PINPOINT_APPLICATION_ID": SANDBOX_APP_ID,
+            "PINPOINT_ORIGINATION_IDENTITY": base_env.get(
+                "PINPOINT_ORIGINATION_IDENTITY", SANDBOX_ORIGINATION
+            ),
+            "AWS_ENDPOINT_URL_PINPOINT": url,
+            "AWS_ACCESS_KEY_ID": "sandbox",
+            "AWS_SECRET_ACCESS_KEY": "sandbox",
+            "AWS_REGION": "us-east-1",
+            "OTPQ_SANDBOX_URL": url,
+        }
+    )
+    say(f"pinpoint   SANDBOX {url}  (no SMS leaves this machine; outbox at {url}/_sandbox/outbox)")
+    threading.Thread(target=_relay, args=(stack.sandbox, say), daemon=True).start()
+
+
+def _relay(process: subprocess.Popen[str], say: Say) -> None:
+    """Show each "SMS" the sandbox delivers."""
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("SMS to "):
+            say(f"  sms  {line.strip()[len('SMS to ') :]}")
+
+
+def _start_flower(stack: Stack, base_env: Mapping[str, str], say: Say) -> None:
+    try:
+        import flower  # type: ignore[import-untyped]  # noqa: F401
+    except ImportError:
+        say("flower     not installed (pip install 'otpq[flower]')")
+        return
+    port = free_port()
+    log = (stack.workdir / "flower.log").open("ab")
+    stack.flower = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "worker",
+            "flower",
+            f"--port={port}",
+            "--address=127.0.0.1",
+        ],
+        env={**os.environ, **base_env, **stack.env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    log.close()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and stack.flower.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    stack.urls["flower"] = url
+    say(f"flower     {url}")
+
+
+def run(
+    base_env: Mapping[str, str],
+    *,
+    say: Say = print,
+    flower: bool = True,
+    demo: bool = False,
+    until: threading.Event | None = None,
+) -> int:
+    """Start the stack, print how to use it, and block until Ctrl-C or SIGTERM."""
+    stop = until or threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    stack = start(base_env, say=say, flower=flower)
+    try:
+        exports = " ".join(f"{k}={v}" for k, v in sorted(stack.env.items()) if k == "REDIS_URL")
+        say("")
+        say("ready. In another shell (otpq finds this stack by itself):")
+        say(f"  otpq send --to {DEMO_NUMBER} --brand ExampleCorp --source Login --wait")
+        say(f"  otpq verify CODE --to {DEMO_NUMBER} --brand ExampleCorp --source Login --wait")
+        say(f"From other programs: export {exports}")
+        say("Ctrl-C stops everything.")
+        if demo:
+            _demo(stack, say)
+        while not stop.wait(0.5):
+            if stack.worker and not stack.worker.running():
+                say("the worker exited; stopping")
+                return 1
+        return 0
+    finally:
+        say("stopping…")
+        stack.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        say("stopped.")
+
+
+def _demo(stack: Stack, say: Say) -> None:
+    """One round trip through the real path: enqueue, worker, Pinpoint, poll."""
+    from producer.client import OtpClient
+    from producer.settings import Settings
+
+    client = OtpClient(Settings.from_env({**os.environ, **stack.env}))
+    try:
+        job = client.send(DEMO_NUMBER, brand_name="ExampleCorp", source="Demo")
+        sent = client.wait(job, timeout=30)
+        say(f"demo: send {job} -> {sent.state} {sent.result or sent.error}")
+        code = _sandbox_code(stack, DEMO_NUMBER)
+        if code is None:
+            return
+        checked = client.wait(client.verify(DEMO_NUMBER, code, "ExampleCorp", "Demo"), timeout=30)
+        valid = (checked.result or {}).get("valid")
+        say(f"demo: verify with the code from the sandbox -> {checked.state}, valid={valid}")
+    finally:
+        client.close()
+
+
+def _sandbox_code(stack: Stack, destination: str) -> str | None:
+    """The code the sandbox "delivered", read from its outbox over HTTP."""
+    url = stack.urls.get("sandbox")
+    if not url:
+        return None
+    query = urlencode({"destination": destination})
+    with urlopen(f"{url}/_sandbox/outbox?{query}", timeout=10) as response:
+        messages = json.load(response)
+    return str(messages[-1]["code"]) if messages else None
