@@ -23,7 +23,9 @@ PHONE = "+18005550100"
 @pytest.fixture(params=["redis", "fakeredis"])
 def client(request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
     if request.param == "fakeredis":
-        pytest.importorskip("lupa", reason="fakeredis runs Lua scripts only with lupa")
+        pytest.importorskip(
+            "lupa", reason="fakeredis runs Lua scripts only with lupa", exc_type=ImportError
+        )
         conn: redis.Redis = fakeredis.FakeRedis()
     else:
         conn = redis.Redis.from_url(request.getfixturevalue("redis_url"))
