@@ -1,0 +1,184 @@
+"""The fleet-wide limiter: acquire, wait, and adapt to the provider's 429s."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import redis
+import redis.exceptions
+
+from worker.ratelimit.buckets import Bucket
+from worker.ratelimit.script import SOURCE
+
+#: Key prefix; a bucket's key is this plus its label. In Redis Cluster use a hash tag
+#: (``"{otpq:rl}:"``) so that the buckets of one acquire share a slot.
+DEFAULT_PREFIX = "otpq:rl:"
+#: Multiplier applied to a bucket's adaptive factor on a 429.
+DEFAULT_DECREASE = 0.5
+#: Lowest adaptive factor: the fleet never drops below this share of the configured rate.
+DEFAULT_FLOOR = 0.1
+#: Seconds after a decrease during which further 429s are not counted; longer than a
+#: Pinpoint round trip, so requests already in flight at the old rate count once.
+DEFAULT_COOLDOWN = 2.0
+#: Seconds to regain the full rate from the floor (a halving is regained in ~11 s).
+DEFAULT_RECOVERY = 20.0
+#: Jitter added to a wait's sleep: this fraction of retry_after, at most MAX_WAIT_JITTER s.
+WAIT_JITTER = 0.1
+MAX_WAIT_JITTER = 0.05
+
+# Errors meaning "Redis cannot answer" rather than "the script is wrong". ReadOnlyError
+# is a primary that became a replica in a failover.
+_UNAVAILABLE = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ReadOnlyError,
+)
+
+
+class LimiterUnavailable(Exception):
+    """Redis could not answer, so the limiter can say neither yes nor no.
+
+    The redis error is chained as ``__cause__``. Policy is the caller's: sends fail
+    closed (retry later) because an unlimited fleet is what gets an account throttled.
+    """
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer to one acquire.
+
+    `retry_after` is the seconds until every bucket could grant (0 when granted);
+    `at` is the limiter's clock (Redis server time, or the `now` given) when it decided,
+    None when no bucket was limited and Redis was not asked.
+    """
+
+    granted: bool
+    retry_after: float
+    at: float | None = None
+
+
+def _limited(buckets: Sequence[Bucket]) -> list[Bucket]:
+    limited = [b for b in buckets if b.limited]
+    names = [b.name for b in limited]
+    if len(set(names)) != len(names):
+        raise ValueError("the same bucket appears twice in one acquire")
+    return limited
+
+
+class RateLimiter:
+    """Generic cell rate algorithm (GCRA) over Redis, several buckets at once.
+
+    Each bucket stores one time, its theoretical arrival time (tat): a request conforms
+    if ``tat + T - burst * T <= now`` with ``T = 1 / rate``; it then moves tat to
+    ``max(tat, now) + T``. This is a token bucket that refills continuously, capped at
+    `burst`, in one number. All buckets of an acquire are checked in the same script
+    and updated only if all conform; otherwise nothing is taken and `retry_after` is
+    the longest wait among them.
+
+    Lanes: a bulk acquire passes ``reserve`` (a fraction of burst, 0 <= reserve < 1)
+    and conforms only if at least ``reserve * burst`` tokens remain after its own, so
+    interactive traffic always finds tokens waiting while bulk still drains at the
+    full refill rate when alone. (On a bucket whose burst cannot hold one token plus
+    the reserve, bulk waits until the bucket has been full that much longer: slower
+    than the rate, but never starved.)
+
+    Adaptive slowdown (AIMD): `throttled` multiplies a bucket's factor by `decrease`
+    (not below `floor`), at most once per `cooldown`; the factor then climbs linearly
+    back to 1 over `recovery` seconds from the floor. Rate and burst are both scaled
+    by the factor (burst not below 1). All of it is computed in the script, in server
+    time, so host clocks do not matter.
+    """
+
+    def __init__(
+        self,
+        redis: redis.Redis,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        decrease: float = DEFAULT_DECREASE,
+        floor: float = DEFAULT_FLOOR,
+        cooldown: float = DEFAULT_COOLDOWN,
+        recovery: float = DEFAULT_RECOVERY,
+    ) -> None:
+        if not 0 < decrease < 1:
+            raise ValueError(f"decrease must be in (0, 1), got {decrease!r}")
+        if not 0 < floor < 1:
+            raise ValueError(f"floor must be in (0, 1), got {floor!r}")
+        if cooldown < 0 or recovery <= 0:
+            raise ValueError("cooldown must be >= 0 and recovery > 0")
+        self.redis = redis
+        self.prefix = prefix
+        self._tuning = [repr(float(x)) for x in (decrease, floor, cooldown)]
+        self._tuning.append(repr((1.0 - floor) / recovery))
+        # Registered once: EVALSHA, reloaded by redis-py on NOSCRIPT (e.g. after a restart).
+        self._script = redis.register_script(SOURCE)
+
+    def key(self, bucket: Bucket) -> str:
+        return self.prefix + bucket.label
+
+    def acquire(
+        self, buckets: Sequence[Bucket], *, reserve: float = 0.0, now: float | None = None
+    ) -> Decision:
+        """Take one token from every bucket, or from none. One Redis round trip."""
+        if not 0 <= reserve < 1:
+            raise ValueError(f"reserve must be in [0, 1), got {reserve!r}")
+        limited = _limited(buckets)
+        if not limited:
+            return Decision(True, 0.0)
+        granted, retry_after, at = self._run("acquire", limited, now, reserve)
+        return Decision(int(granted) == 1, float(retry_after), float(at))
+
+    def wait(
+        self,
+        buckets: Sequence[Bucket],
+        *,
+        deadline: float | None,
+        reserve: float = 0.0,
+        sleep: Callable[[float], object] = time.sleep,
+    ) -> tuple[bool, float]:
+        """Acquire, sleeping each refusal's retry_after (plus jitter) in between.
+
+        Gives up without sleeping as soon as retry_after reaches past `deadline`
+        (epoch seconds, this host's clock). Returns (granted, seconds slept).
+        """
+        waited = 0.0
+        while True:
+            decision = self.acquire(buckets, reserve=reserve)
+            if decision.granted:
+                return True, waited
+            delay = decision.retry_after
+            delay += random.uniform(0.0, min(MAX_WAIT_JITTER, WAIT_JITTER * delay))
+            if deadline is not None:
+                remaining = deadline - time.time()
+                if decision.retry_after > remaining:
+                    return False, waited
+                delay = min(delay, remaining)
+            sleep(delay)
+            waited += delay
+
+    def throttled(self, buckets: Sequence[Bucket], *, now: float | None = None) -> float:
+        """Report a 429: slow these buckets fleet-wide. Returns the lowest factor now."""
+        limited = _limited(buckets)
+        if not limited:
+            return 1.0
+        return min(float(f) for f in self._run("throttle", limited, now))
+
+    def factor(self, bucket: Bucket, *, now: float | None = None) -> float:
+        """The bucket's current adaptive factor (1.0 = configured rate)."""
+        if not bucket.limited:
+            return 1.0
+        return float(self._run("factor", [bucket], now)[0])
+
+    def _run(
+        self, mode: str, buckets: list[Bucket], now: float | None, reserve: float = 0.0
+    ) -> list:
+        args = [mode, "" if now is None else repr(float(now)), repr(float(reserve))]
+        args += self._tuning
+        for bucket in buckets:
+            args += [repr(float(bucket.rate or 0.0)), repr(bucket.capacity)]
+        try:
+            return self._script(keys=[self.key(b) for b in buckets], args=args)
+        except _UNAVAILABLE as exc:
+            raise LimiterUnavailable(f"rate limiter unavailable: {exc}") from exc
