@@ -20,3 +20,8 @@ DEFAULT_QUEUE = INTERACTIVE
 #: Message header carrying the job's deadline (epoch seconds). A header, not a kwarg,
 #: because the kwargs are the public contract and refuse unknown names.
 DEADLINE_HEADER = "otpq_deadline"
+#: Headers the worker carries across its own retries: Pinpoint calls made so far, and
+#: how many of them failed transiently (the ones that count against the attempt budget;
+#: waiting for capacity and 429s do not).
+CALLS_HEADER = "otpq_calls"
+FAILURES_HEADER = "otpq_failures"

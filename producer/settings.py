@@ -7,9 +7,10 @@ botocore's `AWS_ENDPOINT_URL_PINPOINT` are read by botocore itself, untouched.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 #: Where the broker and the result store live.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -36,6 +37,10 @@ DEFAULT_INTERACTIVE_DEADLINE = 120
 DEFAULT_BULK_DEADLINE = 6 * 3600
 #: The producer's wait for Redis before it reports it unreachable.
 DEFAULT_REDIS_TIMEOUT = 5.0
+#: Share of each bucket's burst that bulk work must leave for interactive work.
+DEFAULT_BULK_RESERVE = 0.3
+#: Longest an interactive job sleeps in its slot for a token before it is rescheduled.
+DEFAULT_MAX_CAPACITY_WAIT = 10.0
 
 
 class ConfigError(ValueError):
@@ -53,6 +58,40 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}")
     return value
+
+
+def parse_rate_map(text: str) -> dict[str, float]:
+    """Parse a setting like ``"+18005550100=3, 12345=100"`` into ``{identity: rate}``.
+
+    Empty entries are ignored; 0 means unlimited. Raises ValueError naming the bad
+    entry (these are the operator's own sender identities, not users' numbers).
+    """
+    rates: dict[str, float] = {}
+    for raw in text.split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        key, sep, value = entry.partition("=")
+        key = key.strip()
+        try:
+            rate = float(value) if sep else math.nan
+        except ValueError:
+            rate = math.nan
+        if not key or not math.isfinite(rate) or rate < 0:
+            raise ValueError(
+                f"bad rate entry {entry!r}: expected IDENTITY=RATE with RATE a number >= 0"
+            )
+        if key in rates:
+            raise ValueError(f"bad rate entry {entry!r}: {key!r} is given twice")
+        rates[key] = rate
+    return rates
+
+
+def _rate_map(env: Mapping[str, str], name: str) -> dict[str, float]:
+    try:
+        return parse_rate_map(env.get(name) or "")
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -73,6 +112,12 @@ class Settings:
     interactive_deadline: float = DEFAULT_INTERACTIVE_DEADLINE
     bulk_deadline: float = DEFAULT_BULK_DEADLINE
     redis_timeout: float = DEFAULT_REDIS_TIMEOUT
+    #: OTPQ_ORIGINATION_RATES, "identity=rate, ...": each sending number's own ceiling.
+    origination_rates: Mapping[str, float] = field(default_factory=dict)
+    #: OTPQ_COUNTRY_RATES, "US=10, GB=5" (region codes or calling codes like 44).
+    country_rates: Mapping[str, float] = field(default_factory=dict)
+    bulk_reserve: float = DEFAULT_BULK_RESERVE
+    max_capacity_wait: float = DEFAULT_MAX_CAPACITY_WAIT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -98,16 +143,24 @@ class Settings:
             ),
             bulk_deadline=_number(env, "OTPQ_BULK_DEADLINE", DEFAULT_BULK_DEADLINE, minimum=1),
             redis_timeout=_number(env, "OTPQ_REDIS_TIMEOUT", DEFAULT_REDIS_TIMEOUT, minimum=0.1),
+            origination_rates=_rate_map(env, "OTPQ_ORIGINATION_RATES"),
+            country_rates=_rate_map(env, "OTPQ_COUNTRY_RATES"),
+            bulk_reserve=_number(env, "OTPQ_BULK_RESERVE", DEFAULT_BULK_RESERVE),
+            max_capacity_wait=_number(env, "OTPQ_MAX_CAPACITY_WAIT", DEFAULT_MAX_CAPACITY_WAIT),
         )
         settings.check()
         return settings
 
     def check(self) -> None:
         """Refuse combinations that would make Redis deliver a live job twice."""
-        longest_hold = self.retry_cap + self.connect_timeout + self.read_timeout
+        if not 0 <= self.bulk_reserve < 1:
+            raise ConfigError("OTPQ_BULK_RESERVE must be from 0 up to (not including) 1")
+        longest_hold = (
+            max(self.retry_cap, self.max_capacity_wait) + self.connect_timeout + self.read_timeout
+        )
         if longest_hold * 2 > self.visibility_timeout:
             raise ConfigError(
-                "OTPQ_VISIBILITY_TIMEOUT must be at least twice OTPQ_RETRY_CAP + "
-                "OTPQ_CONNECT_TIMEOUT + OTPQ_READ_TIMEOUT, or a job held by a live worker "
-                "is delivered again"
+                "OTPQ_VISIBILITY_TIMEOUT must be at least twice the longest a job is held "
+                "(OTPQ_RETRY_CAP or OTPQ_MAX_CAPACITY_WAIT, plus OTPQ_CONNECT_TIMEOUT and "
+                "OTPQ_READ_TIMEOUT), or a job held by a live worker is delivered again"
             )

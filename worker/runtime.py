@@ -11,10 +11,14 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from producer.settings import Settings
 from worker.claims import SendClaims
 from worker.gateway import PinpointGateway
+from worker.ratelimit import RateLimiter
+from worker.throttle import Throttle
 
 
 @dataclass
@@ -28,13 +32,19 @@ class Runtime:
             self.settings.redis_url,
             socket_timeout=self.settings.redis_timeout,
             socket_connect_timeout=self.settings.redis_timeout,
-            retry_on_timeout=True,
             health_check_interval=25,
+            # Few, quick retries: the limiter must answer (or fail) fast, not after
+            # redis-py's default ten reconnect attempts.
+            retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 2),
         )
 
     @cached_property
     def gateway(self) -> PinpointGateway:
         return PinpointGateway.from_settings(self.settings, pool_size=self.pool_size)
+
+    @cached_property
+    def throttle(self) -> Throttle:
+        return Throttle(RateLimiter(self.redis), self.settings)
 
     @cached_property
     def claims(self) -> SendClaims:

@@ -1,7 +1,8 @@
 """`otp.send` and `otp.verify`: parse, check policy, call the gateway, shape the outcome.
 
 Thin on purpose. Validation is the producer's request model; Pinpoint's shapes are
-the gateway's; what each failure means is producer.outcomes' table.
+the gateway's; fleet limits are the throttle's; what each failure means is
+producer.outcomes' table.
 """
 
 from __future__ import annotations
@@ -11,7 +12,14 @@ from typing import Any, NoReturn, TypeVar
 
 from celery import Task
 
-from producer.lanes import DEADLINE_HEADER, SEND_TASK, VERIFY_TASK
+from producer.lanes import (
+    BULK,
+    CALLS_HEADER,
+    DEADLINE_HEADER,
+    FAILURES_HEADER,
+    SEND_TASK,
+    VERIFY_TASK,
+)
 from producer.outcomes import (
     GaveUp,
     InvalidRequest,
@@ -27,13 +35,17 @@ from producer.requests import SendRequest, VerifyRequest
 from worker.app import app, settings
 from worker.backoff import full_jitter
 from worker.gateway import Permanent, Transient
+from worker.ratelimit import Bucket, LimiterUnavailable
 from worker.runtime import Runtime, runtime
 
 _R = TypeVar("_R", SendRequest, VerifyRequest)
 
+#: Longest a rescheduled job waits before it looks for capacity again.
+CAPACITY_RECHECK_CAP = 5.0
+
 
 class OtpTask(Task):
-    """Base of both tasks: redacted arguments on every message and every log line."""
+    """Base of both tasks: redacted arguments, deadlines, and the retry policy."""
 
     Request = "worker.request:RedactedRequest"
     typing = False
@@ -53,30 +65,80 @@ class OtpTask(Task):
     def rt(self) -> Runtime:
         return runtime(settings, pool_size=app.conf.worker_concurrency or 16)
 
-    def deadline(self) -> float | None:
-        value = getattr(self.request, DEADLINE_HEADER, None)
+    def _header(self, name: str) -> Any:
+        value = getattr(self.request, name, None)
         if value is None:
-            value = (self.request.headers or {}).get(DEADLINE_HEADER)
-        try:
-            return float(value) if value is not None else None
-        except (TypeError, ValueError):
-            return None
+            value = (self.request.headers or {}).get(name)
+        return value
 
-    def check_deadline(self) -> None:
+    def _count(self, name: str) -> int:
+        try:
+            return max(0, int(self._header(name) or 0))
+        except (TypeError, ValueError):
+            return 0
+
+    @property
+    def bulk(self) -> bool:
+        return (self.request.delivery_info or {}).get("routing_key") == BULK
+
+    def deadline(self) -> float:
+        """The producer's deadline; a job enqueued by name gets one from its first run."""
+        try:
+            return float(self._header(DEADLINE_HEADER))
+        except (TypeError, ValueError):
+            default = settings.bulk_deadline if self.bulk else settings.interactive_deadline
+            deadline = time.time() + default
+            self.request.headers = {**(self.request.headers or {}), DEADLINE_HEADER: deadline}
+            setattr(self.request, DEADLINE_HEADER, deadline)
+            return deadline
+
+    def check_deadline(self) -> float:
         deadline = self.deadline()
-        if deadline is not None and time.time() > deadline:
+        if time.time() > deadline:
             late = time.time() - deadline
             raise JobExpired(f"deadline passed {late:.1f}s before the job could run")
+        return deadline
 
-    def retry_or_give_up(self, error: Transient) -> NoReturn:
-        attempts = self.request.retries + 1
-        if attempts >= settings.max_attempts:
-            raise GaveUp(f"after {attempts} attempts: {error}")
-        delay = full_jitter(self.request.retries, settings.retry_base, settings.retry_cap)
-        deadline = self.deadline()
-        if deadline is not None and time.time() + delay >= deadline:
-            raise GaveUp(f"after {attempts} attempts (deadline reached): {error}")
-        raise self.retry(countdown=delay, exc=Retrying(str(error)), max_retries=None)
+    def again(self, countdown: float, why: Exception, *, calls: int, failures: int) -> NoReturn:
+        """Re-publish this job to its own queue after `countdown`, carrying its counters."""
+        headers = {
+            DEADLINE_HEADER: self.deadline(),
+            CALLS_HEADER: calls,
+            FAILURES_HEADER: failures,
+        }
+        raise self.retry(
+            countdown=countdown, exc=Retrying(str(why)), max_retries=None, headers=headers
+        )
+
+    def retry_or_give_up(self, error: Transient, buckets: list[Bucket], *, calls: int) -> NoReturn:
+        """Transient Pinpoint trouble. 429s slow the fleet and cost no attempt."""
+        failures = self._count(FAILURES_HEADER)
+        if error.throttled:
+            self.rt.throttle.throttled(buckets)
+        else:
+            failures += 1
+            if failures >= settings.max_attempts:
+                raise GaveUp(f"after {calls} attempts: {error}")
+        delay = full_jitter(failures, settings.retry_base, settings.retry_cap)
+        if time.time() + delay >= self.deadline():
+            raise GaveUp(f"after {calls} attempts (deadline reached): {error}")
+        self.again(delay, error, calls=calls, failures=failures)
+
+    def capacity(self, buckets: list[Bucket], deadline: float, *, fail_open: bool) -> float:
+        """Take a token from every bucket, or reschedule. Returns seconds waited."""
+        calls, failures = self._count(CALLS_HEADER), self._count(FAILURES_HEADER)
+        try:
+            capacity = self.rt.throttle.take(buckets, bulk=self.bulk, deadline=deadline)
+        except LimiterUnavailable:
+            if fail_open:
+                return 0.0
+            self.again(1.0, Retrying("rate limiter unavailable"), calls=calls, failures=failures)
+        if capacity.granted:
+            return capacity.waited
+        countdown = min(capacity.retry_after, CAPACITY_RECHECK_CAP)
+        if time.time() + countdown >= deadline:
+            raise JobExpired("no rate-limit capacity before the deadline")
+        self.again(countdown, Retrying("waiting for capacity"), calls=calls, failures=failures)
 
 
 def _parse(model: type[_R], args: tuple[Any, ...], kwargs: Any) -> _R:
@@ -88,18 +150,22 @@ def _parse(model: type[_R], args: tuple[Any, ...], kwargs: Any) -> _R:
 @app.task(name=SEND_TASK, bind=True, base=OtpTask)
 def send(self: OtpTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
     request = _parse(SendRequest, args, kwargs)
-    self.check_deadline()
+    deadline = self.check_deadline()
     job_id = self.request.id
+    origination = request.origination_identity or settings.origination_identity
+    buckets = self.rt.throttle.buckets(request, origination)
+    self.capacity(buckets, deadline, fail_open=False)
     claim = self.rt.claims.claim(job_id)
     if not claim.won:
         if claim.outcome is None:
             raise Uncertain("a previous delivery was in flight when its worker stopped")
         return _replay(claim.outcome)
+    calls = self._count(CALLS_HEADER) + 1
     try:
         delivery = self.rt.gateway.send(request)
     except Transient as error:
         self.rt.claims.release(job_id)
-        self.retry_or_give_up(error)
+        self.retry_or_give_up(error, buckets, calls=calls)
     except Permanent as error:
         self.rt.claims.complete(job_id, {"error": str(PinpointRejected(str(error)))})
         raise PinpointRejected(str(error)) from None
@@ -110,7 +176,7 @@ def send(self: OtpTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
         "delivery_status": delivery.delivery_status,
         "status_code": delivery.status_code,
         "destination": mask_number(request.destination),
-        "attempts": self.request.retries + 1,
+        "attempts": calls,
     }
     self.rt.claims.complete(job_id, {"result": result})
     return result
@@ -119,11 +185,14 @@ def send(self: OtpTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
 @app.task(name=VERIFY_TASK, bind=True, base=OtpTask)
 def verify(self: OtpTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
     request = _parse(VerifyRequest, args, kwargs)
-    self.check_deadline()
+    deadline = self.check_deadline()
+    buckets = self.rt.throttle.buckets(request, None)
+    self.capacity(buckets, deadline, fail_open=True)
+    calls = self._count(CALLS_HEADER) + 1
     try:
         valid = self.rt.gateway.verify(request)
     except Transient as error:
-        self.retry_or_give_up(error)
+        self.retry_or_give_up(error, buckets, calls=calls)
     except Permanent as error:
         raise PinpointRejected(str(error)) from None
     return {
@@ -131,7 +200,7 @@ def verify(self: OtpTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
         "valid": valid,
         "reference_id": request.ref_id,
         "destination": mask_number(request.destination),
-        "attempts": self.request.retries + 1,
+        "attempts": calls,
     }
 
 

@@ -31,7 +31,7 @@ identities (phone numbers) are hashed in labels; keys expire about a second afte
 they would be full again and any slowdown has been regained.
 """
 
-from worker.ratelimit.buckets import Bucket, parse_rate_map
+from worker.ratelimit.buckets import Bucket
 from worker.ratelimit.limiter import Decision, LimiterUnavailable, RateLimiter
 
-__all__ = ["Bucket", "Decision", "LimiterUnavailable", "RateLimiter", "parse_rate_map"]
+__all__ = ["Bucket", "Decision", "LimiterUnavailable", "RateLimiter"]

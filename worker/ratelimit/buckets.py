@@ -70,30 +70,3 @@ class Bucket:
     @property
     def label(self) -> str:
         return label_for(self.name)
-
-
-def parse_rate_map(text: str) -> dict[str, float]:
-    """Parse a setting like ``"+18005550100=3, 12345=100"`` into ``{identity: rate}``.
-
-    Empty entries are ignored; 0 means unlimited. Raises ValueError naming the bad
-    entry (these are the operator's own sender identities, not users' numbers).
-    """
-    rates: dict[str, float] = {}
-    for raw in text.split(","):
-        entry = raw.strip()
-        if not entry:
-            continue
-        key, sep, value = entry.partition("=")
-        key = key.strip()
-        try:
-            rate = float(value) if sep else math.nan
-        except ValueError:
-            rate = math.nan
-        if not key or not math.isfinite(rate) or rate < 0:
-            raise ValueError(
-                f"bad rate entry {entry!r}: expected IDENTITY=RATE with RATE a number >= 0"
-            )
-        if key in rates:
-            raise ValueError(f"bad rate entry {entry!r}: {key!r} is given twice")
-        rates[key] = rate
-    return rates

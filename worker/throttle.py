@@ -1,0 +1,87 @@
+"""Which rate-limit buckets a job must take a token from, and how each lane waits.
+
+Every request that reaches Pinpoint takes one token from each bucket that applies:
+the operation's (OTPQ_SEND_RATE / OTPQ_VERIFY_RATE), its origination identity's
+(OTPQ_ORIGINATION_RATES) and its destination country's (OTPQ_COUNTRY_RATES).
+
+Lanes: an interactive job sleeps in its slot for at most OTPQ_MAX_CAPACITY_WAIT and
+takes tokens first; a bulk job never sleeps (it is rescheduled with a countdown, so
+no slot is parked) and must leave OTPQ_BULK_RESERVE of each burst for interactive.
+
+If Redis cannot answer the limiter, sends fail closed (the job is retried later, not
+sent unmetered: an SMS bill has no undo) and verifies fail open (Pinpoint's own quota
+still applies, and a login should not fail because our bookkeeping hiccupped).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+import phonenumbers
+
+from producer.requests import SendRequest, VerifyRequest
+from producer.settings import Settings
+from worker.ratelimit import Bucket, LimiterUnavailable, RateLimiter
+
+
+@dataclass(frozen=True)
+class Capacity:
+    granted: bool
+    #: Seconds this job slept in its slot for the token.
+    waited: float = 0.0
+    #: When refused: seconds until the buckets could grant.
+    retry_after: float = 0.0
+
+
+@lru_cache(maxsize=4096)
+def _country_keys(destination: str) -> tuple[str, str]:
+    number = phonenumbers.parse(destination, None)
+    return phonenumbers.region_code_for_number(number) or "", str(number.country_code)
+
+
+@dataclass
+class Throttle:
+    limiter: RateLimiter
+    settings: Settings
+
+    def buckets(
+        self, request: SendRequest | VerifyRequest, origination: str | None
+    ) -> list[Bucket]:
+        if isinstance(request, SendRequest):
+            found = [Bucket("send", self.settings.send_rate or None)]
+            rate = self.settings.origination_rates.get(origination or "")
+            if origination and rate:
+                found.append(Bucket(f"oid:{origination}", rate))
+        else:
+            found = [Bucket("verify", self.settings.verify_rate or None)]
+        if self.settings.country_rates:
+            for key in _country_keys(request.destination):
+                rate = self.settings.country_rates.get(key)
+                if rate:
+                    found.append(Bucket(f"cc:{key.lower()}", rate))
+                    break
+        return [b for b in found if b.limited]
+
+    def take(self, buckets: list[Bucket], *, bulk: bool, deadline: float | None) -> Capacity:
+        """Interactive: wait in the slot, bounded. Bulk: one try, never sleeps."""
+        if not buckets:
+            return Capacity(granted=True)
+        if bulk:
+            decision = self.limiter.acquire(buckets, reserve=self.settings.bulk_reserve)
+            return Capacity(decision.granted, retry_after=decision.retry_after)
+        hold_until = time.time() + self.settings.max_capacity_wait
+        granted, waited = self.limiter.wait(
+            buckets, deadline=min(deadline, hold_until) if deadline else hold_until
+        )
+        if granted:
+            return Capacity(True, waited=waited)
+        decision = self.limiter.acquire(buckets)
+        return Capacity(decision.granted, waited=waited, retry_after=decision.retry_after)
+
+    def throttled(self, buckets: list[Bucket]) -> None:
+        """Pinpoint said 429 anyway: slow the whole fleet on these buckets."""
+        with contextlib.suppress(LimiterUnavailable):
+            self.limiter.throttled(buckets)
