@@ -14,7 +14,10 @@ from sandbox import PinpointSandbox, SandboxControl
 from sandbox.errors import MODELED_ERRORS
 from tests.sandbox.calls import APP_ID, PHONE, make_client, send, verify
 
-_SIGNED = {"Authorization": "AWS4-HMAC-SHA256 Credential=test/...", "Content-Type": "application/json"}
+_SIGNED = {
+    "Authorization": "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/mobiletargeting/...",
+    "Content-Type": "application/json",
+}
 
 
 def _raw(sandbox: PinpointSandbox, method: str, path: str, body: bytes = b"") -> tuple[Any, Any]:
