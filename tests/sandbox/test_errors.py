@@ -49,9 +49,7 @@ def test_injected_error_raises_its_modeled_class_on_both_operations(
         assert raised.response["RequestID"] == raised.response["ResponseMetadata"]["RequestId"]
 
 
-def test_injected_error_is_only_for_its_destination(
-    pinpoint: Any, control: SandboxControl
-) -> None:
+def test_injected_error_is_only_for_its_destination(pinpoint: Any, control: SandboxControl) -> None:
     control.set_faults(errors={"+15559999999": "ForbiddenException"})
 
     assert send(pinpoint)["DeliveryStatus"] == "SUCCESSFUL"

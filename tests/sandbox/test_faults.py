@@ -25,9 +25,7 @@ def _verify_outcomes(client: Any, count: int) -> list[str]:
     return outcomes
 
 
-def test_quota_throttles_and_bounds_accepted_rate(
-    pinpoint: Any, control: SandboxControl
-) -> None:
+def test_quota_throttles_and_bounds_accepted_rate(pinpoint: Any, control: SandboxControl) -> None:
     control.set_faults(quota_rps=5, quota_burst=5)
 
     outcomes = _verify_outcomes(pinpoint, 25)

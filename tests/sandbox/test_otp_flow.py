@@ -56,9 +56,7 @@ def test_send_response_is_a_message_response(pinpoint: Any) -> None:
 
 
 @pytest.mark.parametrize("length", [5, 8])
-def test_code_has_the_requested_length(
-    pinpoint: Any, control: SandboxControl, length: int
-) -> None:
+def test_code_has_the_requested_length(pinpoint: Any, control: SandboxControl, length: int) -> None:
     send(pinpoint, CodeLength=length)
 
     code = control.wait_for_message(PHONE, timeout=2)["code"]
@@ -124,9 +122,7 @@ def test_unknown_key_is_simply_invalid(pinpoint: Any) -> None:
     assert verify(pinpoint, "123456") is False
 
 
-def test_outbox_filters_by_destination_and_clears(
-    pinpoint: Any, control: SandboxControl
-) -> None:
+def test_outbox_filters_by_destination_and_clears(pinpoint: Any, control: SandboxControl) -> None:
     send(pinpoint, PHONE)
     send(pinpoint, OTHER_PHONE)
 
