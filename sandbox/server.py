@@ -1,0 +1,216 @@
+"""HTTP for the sandbox: one thread per connection, HTTP/1.1 keep-alive, JSON replies.
+
+Keep-alive matters: botocore pools connections, and a server that closes after every
+answer would hide pool bugs and make rate tests measure TCP setup. Every reply carries
+Content-Length and every request body is read to its end, even ones we refuse, so the
+connection stays usable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import socket
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Iterable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Self
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from sandbox import control_api, pinpoint
+from sandbox.control import SandboxControl
+from sandbox.errors import PinpointError
+from sandbox.outbox import OutboxMessage
+from sandbox.pinpoint import DEFAULT_APP_IDS, SandboxState
+from sandbox.wire import Reply, error, new_request_id
+
+#: Larger request bodies are answered 413 PayloadTooLargeException.
+MAX_BODY_BYTES = 128 * 1024
+#: Bodies up to this size are read and discarded to keep the connection; beyond, we close.
+_DRAIN_LIMIT = 16 * 1024 * 1024
+#: An idle keep-alive connection is closed after this many seconds.
+IDLE_TIMEOUT_SECONDS = 120
+
+_OPERATIONS = {"otp": pinpoint.SEND, "verify-otp": pinpoint.VERIFY}
+_PINPOINT_PATH = re.compile(r"/v1/apps/(?P<app>[^/]+)/(?P<op>otp|verify-otp)/?")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], state: SandboxState) -> None:
+        self.state = state
+        self.open_sockets: set[socket.socket] = set()
+        self.sockets_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def close_open_connections(self) -> None:
+        """Hang up on idle keep-alive clients so ``stop`` leaves no thread behind."""
+        with self.sockets_lock:
+            for sock in self.open_sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "otpq-pinpoint-sandbox"
+    timeout = IDLE_TIMEOUT_SECONDS
+    # Headers and body go out in two writes; with Nagle on, the body waits for the
+    # client's delayed ACK (~40 ms a request on Linux).
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.sockets_lock:
+            self.server.open_sockets.add(self.connection)
+        self.server.state.stats.connection_opened()
+
+    def finish(self) -> None:
+        with self.server.sockets_lock:
+            self.server.open_sockets.discard(self.connection)
+        super().finish()
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the CLI prints deliveries, not access logs."""
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
+
+    def _answer(self) -> None:
+        body = self._read_body()
+        try:
+            reply = self._route(body)
+        except Exception:  # a sandbox bug must still look like a Pinpoint 500
+            traceback.print_exc(file=sys.stderr)
+            failure = PinpointError("InternalServerErrorException", "Sandbox internal error")
+            reply = error(failure, new_request_id())
+        self._write(reply)
+
+    def _route(self, body: bytes | None) -> Reply:
+        url = urlsplit(self.path)
+        state = self.server.state
+        if url.path.startswith(control_api.PREFIX):
+            query = parse_qs(url.query)
+            return control_api.handle(state, self.command, url.path, query, body or b"")
+        match = _PINPOINT_PATH.fullmatch(url.path)
+        if match is None:
+            failure = PinpointError("NotFoundException", f"No such resource: {url.path}")
+            return error(failure, new_request_id())
+        return pinpoint.handle(
+            state,
+            _OPERATIONS[match["op"]],
+            unquote(match["app"]),
+            self.command,
+            self.headers.get("Authorization", ""),
+            body,
+        )
+
+    def _read_body(self) -> bytes | None:
+        """The request body, or None if it was over ``MAX_BODY_BYTES`` (then discarded)."""
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True  # chunked bodies: botocore never sends them
+            return None
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.close_connection = True
+            return None
+        if length <= MAX_BODY_BYTES:
+            return self.rfile.read(length)
+        if length > _DRAIN_LIMIT:
+            self.close_connection = True
+            return None
+        while length > 0:
+            chunk = self.rfile.read(min(length, 65536))
+            if not chunk:
+                break
+            length -= len(chunk)
+        return None
+
+    def _write(self, reply: Reply) -> None:
+        data = reply.encode()
+        self.send_response(reply.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class PinpointSandbox:
+    """A local, wire-compatible stand-in for Pinpoint's OTP operations.
+
+    ``PinpointSandbox().start()`` serves from a background thread; point a boto3 client
+    at ``.url``. ``.control`` steers it over HTTP; ``.state`` is the same data in-process.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        app_ids: Iterable[str] = DEFAULT_APP_IDS,
+        on_message: Callable[[OutboxMessage], None] | None = None,
+    ) -> None:
+        self.state = SandboxState(frozenset(app_ids), on_message)
+        self._address = (host, port)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Self:
+        if self._server is not None:
+            return self
+        self._server = _Server(self._address, self.state)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="pinpoint-sandbox",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("sandbox is not started")
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        host = self._address[0]
+        if host in ("", "0.0.0.0"):
+            host = "127.0.0.1"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def control(self) -> SandboxControl:
+        return SandboxControl(self.url)
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        server.shutdown()
+        server.close_open_connections()
+        server.server_close()
+        thread.join()
+        self._server = self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
