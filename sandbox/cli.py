@@ -7,6 +7,7 @@ line per delivered SMS with the destination masked. SIGINT and SIGTERM stop it c
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import threading
@@ -18,6 +19,7 @@ from sandbox.outbox import OutboxMessage
 from sandbox.pinpoint import DEFAULT_APP_IDS
 from sandbox.server import PinpointSandbox
 
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 BANNER = "PINPOINT SANDBOX - NOT PRODUCTION, no SMS leaves this machine - listening on {url}"
 
 
@@ -41,8 +43,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+_print_lock = threading.Lock()
+
+
 def _print_delivery(message: OutboxMessage) -> None:
-    print(f"SMS to {mask_destination(message.destination)}: {message.body}", flush=True)
+    """One line per SMS; called from handler threads, so lines are serialized."""
+    line = f"SMS to {mask_destination(message.destination)}: {message.body}"
+    with _print_lock, contextlib.suppress(OSError):  # a closed stdout must not fail sends
+        print(line, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with sandbox:
             print(BANNER.format(url=sandbox.url), flush=True)
+            if args.host not in _LOOPBACK:
+                print(f"warning: listening on {args.host}, not loopback", file=sys.stderr)
             while not stop.wait(0.5):
                 pass
     finally:

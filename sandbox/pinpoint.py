@@ -1,8 +1,8 @@
 """The two OTP operations over the sandbox's state, in the order Pinpoint checks things.
 
-Order: latency, signature present, quota and injected failures, application, body,
-per-destination injected errors, then the operation itself. Each refusal is a
-``PinpointError`` turned into a modeled error reply.
+Order: latency, method (405), body size (413), signature present (403), quota (429) and
+injected failures, application (404), body (400), per-destination injected errors, then
+the operation itself. Each refusal is a ``PinpointError`` turned into a modeled error.
 """
 
 from __future__ import annotations
