@@ -1,0 +1,33 @@
+"""otpq's producer side: what a web backend imports. Never imports boto3 or the worker."""
+
+from producer.client import BrokerUnavailable, JobStatus, OtpClient
+from producer.outcomes import (
+    DestinationLimited,
+    GaveUp,
+    InvalidRequest,
+    JobExpired,
+    OtpqError,
+    PinpointRejected,
+    Uncertain,
+)
+from producer.refid import generate_ref_id
+from producer.requests import SendRequest, VerifyRequest
+from producer.settings import ConfigError, Settings
+
+__all__ = [
+    "BrokerUnavailable",
+    "ConfigError",
+    "DestinationLimited",
+    "GaveUp",
+    "InvalidRequest",
+    "JobExpired",
+    "JobStatus",
+    "OtpClient",
+    "OtpqError",
+    "PinpointRejected",
+    "SendRequest",
+    "Settings",
+    "Uncertain",
+    "VerifyRequest",
+    "generate_ref_id",
+]
