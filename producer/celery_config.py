@@ -6,12 +6,24 @@ timeout, so both build their configuration here.
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from kombu import Exchange, Queue
 
 from producer.lanes import BULK, DEFAULT_QUEUE, INTERACTIVE, SEND_TASK, VERIFY_TASK
-from producer.settings import Settings
+from producer.settings import DEFAULT_RESTORE_INTERVAL, ConfigError, Settings
+
+#: `ssl_cert_reqs` values a `rediss://` URL may carry (Celery's spellings).
+CERT_REQS = {
+    "required": ssl.CERT_REQUIRED,
+    "CERT_REQUIRED": ssl.CERT_REQUIRED,
+    "optional": ssl.CERT_OPTIONAL,
+    "CERT_OPTIONAL": ssl.CERT_OPTIONAL,
+    "none": ssl.CERT_NONE,
+    "CERT_NONE": ssl.CERT_NONE,
+}
 
 
 def lane_queue(name: str) -> Queue:
@@ -32,8 +44,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "socket_connect_timeout": settings.redis_timeout,
         "retry_on_timeout": True,
         "health_check_interval": 25,
+        **recovery_options(),
     }
-    return {
+    tls = redis_tls(settings)
+    config = {
         "broker_url": settings.redis_url,
         "result_backend": settings.redis_url,
         "broker_transport_options": transport,
@@ -59,4 +73,79 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_create_missing_queues": False,
         "enable_utc": True,
         "timezone": "UTC",
+    }
+    if tls:
+        config["broker_use_ssl"] = tls
+        config["redis_backend_use_ssl"] = dict(tls)
+    return config
+
+
+def recovery_options() -> dict[str, Any]:
+    """Redis transport options that bring a dead worker's jobs back in time.
+
+    kombu keeps every delivered, unacked message in a sorted set scored by delivery
+    time. Only a live consumer puts them back: its event loop calls `restore_visible`
+    every `unacked_restore_interval` seconds, but scans Redis only on every
+    `unacked_restore_throttle`-th call (defaults 10 and 10: a 100 s period, on top of
+    the visibility timeout). A sweep holds a Redis mutex that a worker killed
+    mid-sweep leaves behind for `unacked_mutex_expire` (default 300 s), blocking every
+    other sweep. Restores are transactions on the unacked hash, so two sweeps running
+    at once cannot push a message twice: a short mutex is safe.
+    """
+    return {
+        "unacked_restore_interval": DEFAULT_RESTORE_INTERVAL,
+        "unacked_restore_throttle": 1,
+        "unacked_mutex_expire": int(max(10, 2 * DEFAULT_RESTORE_INTERVAL)),
+    }
+
+
+def redis_tls(settings: Settings) -> dict[str, Any] | None:
+    """TLS options for a `rediss://` URL, for both kombu and Celery's result backend.
+
+    Certificates are verified unless the URL says `ssl_cert_reqs=none`. Query
+    parameters win over OTPQ_REDIS_CA_CERTS / OTPQ_REDIS_CERTFILE / OTPQ_REDIS_KEYFILE.
+    """
+    parts = urlsplit(settings.redis_url)
+    query = dict(parse_qsl(parts.query))
+    if parts.scheme != "rediss":
+        return None
+    reqs = query.get("ssl_cert_reqs", "required")
+    if reqs not in CERT_REQS:
+        raise ConfigError("REDIS_URL: ssl_cert_reqs must be one of required, optional, none")
+    tls: dict[str, Any] = {"ssl_cert_reqs": CERT_REQS[reqs]}
+    for key, fallback in (
+        ("ssl_ca_certs", settings.redis_ca_certs),
+        ("ssl_certfile", settings.redis_certfile),
+        ("ssl_keyfile", settings.redis_keyfile),
+    ):
+        value = query.get(key) or fallback
+        if value:
+            tls[key] = value
+    return tls
+
+
+def producer_config(settings: Settings) -> dict[str, Any]:
+    """Overrides for the producer's app: one bounded attempt per Redis operation.
+
+    A web request must get `BrokerUnavailable` within OTPQ_REDIS_TIMEOUT, not sit
+    through the worker's retry budget: redis-py's retry on timeout (one more socket
+    timeout), the result backend's `always_retry` (about 10 s of backoff) and its
+    reconnect policy (20 tries). The producer polls results, so it never subscribes
+    to them either (see producer.results).
+    """
+    config = celery_config(settings)
+    # max_retries=0: kombu otherwise retries connecting until broker_connection_timeout
+    # and then sleeps one more interval.
+    transport = {**config["broker_transport_options"], "retry_on_timeout": False, "max_retries": 0}
+    backend = {**config["result_backend_transport_options"], "retry_on_timeout": False}
+    backend["retry_policy"] = {"max_retries": 0}
+    return {
+        "broker_transport_options": transport,
+        "result_backend_transport_options": backend,
+        "result_backend": f"producer.results:PollingRedisBackend+{settings.redis_url}",
+        "redis_retry_on_timeout": False,
+        "result_backend_always_retry": False,
+        "broker_connection_retry": False,
+        "broker_connection_max_retries": 0,
+        "task_publish_retry": False,
     }

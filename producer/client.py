@@ -21,7 +21,7 @@ from typing import Any
 from celery import Celery
 from celery.result import AsyncResult
 
-from producer.celery_config import celery_config
+from producer.celery_config import celery_config, producer_config
 from producer.lanes import BULK, DEADLINE_HEADER, INTERACTIVE, QUEUES, SEND_TASK, VERIFY_TASK
 from producer.outcomes import InvalidRequest, OtpqError, reason_of
 from producer.redaction import redact_kwargs, redact_text
@@ -188,4 +188,5 @@ def make_app(settings: Settings) -> Celery:
     """A Celery app that only produces and reads results: it registers no task."""
     app = Celery("otpq-producer", set_as_current=False)
     app.conf.update(celery_config(settings))
+    app.conf.update(producer_config(settings))
     return app

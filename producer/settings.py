@@ -41,6 +41,10 @@ DEFAULT_REDIS_TIMEOUT = 5.0
 DEFAULT_BULK_RESERVE = 0.3
 #: Longest an interactive job sleeps in its slot for a token before it is rescheduled.
 DEFAULT_MAX_CAPACITY_WAIT = 10.0
+#: How often each live worker sweeps Redis for jobs held by dead workers (kombu's
+#: `unacked_restore_interval`, with its throttle set to 1 so this is the whole period).
+#: A dead worker's job is back in a queue within visibility timeout + this.
+DEFAULT_RESTORE_INTERVAL = 5.0
 
 
 class ConfigError(ValueError):
@@ -118,6 +122,11 @@ class Settings:
     country_rates: Mapping[str, float] = field(default_factory=dict)
     bulk_reserve: float = DEFAULT_BULK_RESERVE
     max_capacity_wait: float = DEFAULT_MAX_CAPACITY_WAIT
+    #: TLS to Redis (`rediss://` URLs): CA bundle, client certificate and key. URL query
+    #: parameters (`ssl_ca_certs=...`) take precedence.
+    redis_ca_certs: str | None = None
+    redis_certfile: str | None = None
+    redis_keyfile: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -147,6 +156,9 @@ class Settings:
             country_rates=_rate_map(env, "OTPQ_COUNTRY_RATES"),
             bulk_reserve=_number(env, "OTPQ_BULK_RESERVE", DEFAULT_BULK_RESERVE),
             max_capacity_wait=_number(env, "OTPQ_MAX_CAPACITY_WAIT", DEFAULT_MAX_CAPACITY_WAIT),
+            redis_ca_certs=env.get("OTPQ_REDIS_CA_CERTS") or None,
+            redis_certfile=env.get("OTPQ_REDIS_CERTFILE") or None,
+            redis_keyfile=env.get("OTPQ_REDIS_KEYFILE") or None,
         )
         settings.check()
         return settings
