@@ -5,18 +5,40 @@ timeout. Without a claim, the second delivery would text the user a second code 
 void the first. With it, a redelivered job finds either its finished outcome (and
 returns it) or an in-flight claim left by a worker that died mid-call (and is not
 sent blindly again).
+
+Races, and what each costs (docs/guarantees.md states the resulting guarantee):
+
+- died between claim and call: nothing was sent, but the redelivery cannot know
+  that and ends `uncertain` (at most once beats a second code).
+- died between call and complete: the SMS may have gone; redelivery ends `uncertain`.
+- two live deliveries of one job id at once (a retry published but the original's ack
+  lost with the connection, or a visibility timeout that fired early): the second
+  finds an in-flight claim younger than one Pinpoint call can take, so its holder may
+  be alive. It waits for that holder's outcome instead of reporting `uncertain` for a
+  send that is about to succeed. Ages come from the key's own TTL in Redis, so
+  workers' clocks never enter.
+- a claim must outlive every redelivery of its message: its lifetime is the result
+  TTL, and never less than the longest deadline plus the visibility timeout.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 
+from producer.settings import Settings
+
 PREFIX = "otpq:claim:"
 INFLIGHT = b"inflight"
+#: Margin on top of botocore's connect + read timeouts for one Pinpoint call and the
+#: Redis round trips around it: an in-flight claim older than that has a dead holder.
+CALL_MARGIN = 2.0
+#: How often a second delivery looks again at a claim whose holder may be alive.
+POLL_INTERVAL = 0.1
 
 
 @dataclass(frozen=True)
@@ -28,22 +50,37 @@ class Claim:
 
 
 class SendClaims:
-    def __init__(self, client: redis.Redis, *, ttl: float) -> None:
+    def __init__(self, client: redis.Redis, *, ttl: float, hold: float = 0.0) -> None:
         # One lifetime for both states: an in-flight claim must outlive any
         # redelivery of its message, and a finished one as long as the result.
         self.redis = client
         self.ttl = max(1, int(ttl))
+        #: Longest a live holder keeps a claim in flight (one Pinpoint call).
+        self.hold = hold
+
+    @classmethod
+    def from_settings(cls, client: redis.Redis, settings: Settings) -> SendClaims:
+        longest_deadline = max(settings.interactive_deadline, settings.bulk_deadline)
+        ttl = max(settings.result_ttl, longest_deadline + settings.visibility_timeout)
+        hold = settings.connect_timeout + settings.read_timeout + CALL_MARGIN
+        return cls(client, ttl=ttl, hold=hold)
 
     def claim(self, job_id: str) -> Claim:
         key = PREFIX + job_id
-        if self.redis.set(key, INFLIGHT, nx=True, ex=self.ttl):
-            return Claim(won=True)
-        held = self.redis.get(key)
-        if held is None:  # expired between the two calls
-            return self.claim(job_id)
-        if held == INFLIGHT:
-            return Claim(won=False)
-        return Claim(won=False, outcome=json.loads(held))
+        while True:
+            if self.redis.set(key, INFLIGHT, nx=True, ex=self.ttl):
+                return Claim(won=True)
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.get(key).pttl(key)
+            held, pttl = pipe.execute()
+            if held is None:  # expired or released between the two calls
+                continue
+            if held != INFLIGHT:
+                return Claim(won=False, outcome=json.loads(held))
+            age = self.ttl - max(0, pttl) / 1000
+            if age >= self.hold:
+                return Claim(won=False)
+            time.sleep(min(POLL_INTERVAL, self.hold - age))
 
     def take_over(self, job_id: str) -> None:
         """Claim regardless (verify jobs: repeating one texts nobody)."""

@@ -48,7 +48,7 @@ class Runtime:
 
     @cached_property
     def claims(self) -> SendClaims:
-        return SendClaims(self.redis, ttl=self.settings.result_ttl)
+        return SendClaims.from_settings(self.redis, self.settings)
 
 
 _current: tuple[int, Runtime] | None = None

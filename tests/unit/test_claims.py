@@ -1,0 +1,63 @@
+"""Send claims: the races of docs/guarantees.md, on fakeredis."""
+
+from __future__ import annotations
+
+import threading
+
+import fakeredis
+import pytest
+
+from producer.settings import Settings
+from worker.claims import PREFIX, Claim, SendClaims
+
+
+@pytest.fixture
+def r() -> fakeredis.FakeRedis:
+    return fakeredis.FakeRedis()
+
+
+def test_first_claim_wins_and_a_finished_job_replays(r: fakeredis.FakeRedis) -> None:
+    claims = SendClaims(r, ttl=60)
+    assert claims.claim("job") == Claim(won=True)
+    claims.complete("job", {"result": {"message_id": "m"}})
+    assert claims.claim("job") == Claim(won=False, outcome={"result": {"message_id": "m"}})
+
+
+def test_claim_of_a_dead_holder_is_in_flight_without_outcome(r: fakeredis.FakeRedis) -> None:
+    SendClaims(r, ttl=60).claim("job")
+    assert SendClaims(r, ttl=60, hold=0).claim("job") == Claim(won=False)
+
+
+def test_second_delivery_waits_for_a_live_holder(r: fakeredis.FakeRedis) -> None:
+    holder = SendClaims(r, ttl=60, hold=5)
+    assert holder.claim("job").won
+    timer = threading.Timer(0.3, holder.complete, ("job", {"result": {"ok": True}}))
+    timer.start()
+    try:
+        assert holder.claim("job") == Claim(won=False, outcome={"result": {"ok": True}})
+    finally:
+        timer.cancel()
+
+
+def test_young_claim_that_never_finishes_ends_in_flight(r: fakeredis.FakeRedis) -> None:
+    claims = SendClaims(r, ttl=60, hold=0.3)
+    assert claims.claim("job").won
+    assert claims.claim("job") == Claim(won=False)
+
+
+def test_released_claim_can_be_won_again(r: fakeredis.FakeRedis) -> None:
+    claims = SendClaims(r, ttl=60)
+    claims.claim("job")
+    claims.release("job")
+    assert claims.claim("job").won
+
+
+def test_claim_outlives_every_redelivery_even_with_a_short_result_ttl(
+    r: fakeredis.FakeRedis,
+) -> None:
+    settings = Settings.from_env({"OTPQ_RESULT_TTL": "60"})
+    claims = SendClaims.from_settings(r, settings)
+    assert claims.ttl >= settings.bulk_deadline + settings.visibility_timeout
+    assert claims.hold > settings.connect_timeout + settings.read_timeout
+    claims.claim("job")
+    assert r.ttl(PREFIX + "job") > settings.bulk_deadline
