@@ -19,14 +19,19 @@ Races, and what each costs (docs/guarantees.md states the resulting guarantee):
   workers' clocks never enter.
 - a claim must outlive every redelivery of its message: its lifetime is the result
   TTL, and never less than the longest deadline plus the visibility timeout.
+- Redis restarting while a send is in flight: recording the outcome fails after the
+  SMS went out, and the job would end in a connection error (later overwritten by
+  `uncertain` on redelivery). Every claim operation rides out a short outage instead,
+  for up to one call's length (`hold`), then gives up with the connection error.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 
@@ -39,6 +44,10 @@ INFLIGHT = b"inflight"
 CALL_MARGIN = 2.0
 #: How often a second delivery looks again at a claim whose holder may be alive.
 POLL_INTERVAL = 0.1
+#: Longest pause between two tries of a claim operation while Redis is unreachable.
+OUTAGE_BACKOFF_CAP = 0.5
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -65,7 +74,23 @@ class SendClaims:
         hold = settings.connect_timeout + settings.read_timeout + CALL_MARGIN
         return cls(client, ttl=ttl, hold=hold)
 
+    def _through_outage(self, operation: Callable[[], _T]) -> _T:
+        """Run a Redis operation, retrying connection errors for up to `hold` seconds."""
+        give_up = time.monotonic() + max(self.hold, 1.0)
+        pause = 0.05
+        while True:
+            try:
+                return operation()
+            except (redis.ConnectionError, redis.TimeoutError):
+                if time.monotonic() + pause > give_up:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, OUTAGE_BACKOFF_CAP)
+
     def claim(self, job_id: str) -> Claim:
+        return self._through_outage(lambda: self._claim(job_id))
+
+    def _claim(self, job_id: str) -> Claim:
         key = PREFIX + job_id
         while True:
             if self.redis.set(key, INFLIGHT, nx=True, ex=self.ttl):
@@ -84,11 +109,12 @@ class SendClaims:
 
     def take_over(self, job_id: str) -> None:
         """Claim regardless (verify jobs: repeating one texts nobody)."""
-        self.redis.set(PREFIX + job_id, INFLIGHT, ex=self.ttl)
+        self._through_outage(lambda: self.redis.set(PREFIX + job_id, INFLIGHT, ex=self.ttl))
 
     def release(self, job_id: str) -> None:
         """The attempt failed transiently and sent nothing that counts; allow the next."""
-        self.redis.delete(PREFIX + job_id)
+        self._through_outage(lambda: self.redis.delete(PREFIX + job_id))
 
     def complete(self, job_id: str, outcome: dict[str, Any]) -> None:
-        self.redis.set(PREFIX + job_id, json.dumps(outcome), ex=self.ttl)
+        value = json.dumps(outcome)
+        self._through_outage(lambda: self.redis.set(PREFIX + job_id, value, ex=self.ttl))

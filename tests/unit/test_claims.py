@@ -6,6 +6,7 @@ import threading
 
 import fakeredis
 import pytest
+import redis
 
 from producer.settings import Settings
 from worker.claims import PREFIX, Claim, SendClaims
@@ -61,3 +62,27 @@ def test_claim_outlives_every_redelivery_even_with_a_short_result_ttl(
     assert claims.hold > settings.connect_timeout + settings.read_timeout
     claims.claim("job")
     assert r.ttl(PREFIX + "job") > settings.bulk_deadline
+
+
+def test_outcome_is_recorded_through_a_short_redis_outage(r: fakeredis.FakeRedis) -> None:
+    claims = SendClaims(r, ttl=60, hold=5)
+    claims.claim("job")
+    real_set = r.set
+    failures = iter([True, True])
+
+    def flaky_set(*args: object, **kwargs: object) -> object:
+        if next(failures, False):
+            raise redis.ConnectionError("Connection refused")
+        return real_set(*args, **kwargs)
+
+    r.set = flaky_set  # type: ignore[method-assign]
+    claims.complete("job", {"result": {"ok": True}})
+    r.set = real_set  # type: ignore[method-assign]
+    assert claims.claim("job").outcome == {"result": {"ok": True}}
+
+
+def test_a_long_outage_still_raises(r: fakeredis.FakeRedis) -> None:
+    claims = SendClaims(r, ttl=60, hold=0)
+    r.set = lambda *a, **k: (_ for _ in ()).throw(redis.ConnectionError("down"))  # type: ignore[method-assign]
+    with pytest.raises(redis.ConnectionError):
+        claims.complete("job", {"result": {}})
