@@ -35,6 +35,19 @@ app.conf.update(
     worker_cancel_long_running_tasks_on_connection_loss=False,
     worker_redirect_stdouts=False,
 )
+app.conf.update(
+    # A retry (or a reschedule for capacity) is published from inside the task: ride
+    # out a Redis restart of a few seconds instead of failing at once (Celery's
+    # default gives up after about 0.6 s). See worker.request.RedactedRequest.reject
+    # for what happens when even this fails.
+    task_publish_retry=True,
+    task_publish_retry_policy={
+        "max_retries": 10,
+        "interval_start": 0.1,
+        "interval_step": 0.5,
+        "interval_max": 1.0,
+    },
+)
 
 
 @signals.after_setup_logger.connect
