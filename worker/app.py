@@ -36,6 +36,8 @@ app.conf.update(
     worker_redirect_stdouts=False,
 )
 app.conf.update(
+    # Items in a queue that are not messages are dropped, not fatal (worker.broker).
+    broker_transport="worker.broker:Transport",
     # A retry (or a reschedule for capacity) is published from inside the task: ride
     # out a Redis restart of a few seconds instead of failing at once (Celery's
     # default gives up after about 0.6 s). See worker.request.RedactedRequest.reject

@@ -6,24 +6,54 @@ for verify, the code. The worker recomputes both from the decoded kwargs before
 anything logs them or sends a `task-received` event, so Flower and the logs are
 clean whoever enqueued.
 
-It also never lets a job be dropped by a rejection (see `reject`).
+It also turns a malformed body into an `invalid` job instead of a dead worker (see
+`well_formed`), and never lets a job be dropped by a rejection (see `reject`).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery.worker.request import Request
 
-from producer.redaction import redact_kwargs
+from producer.redaction import redact_kwargs, redact_text
+
+logger = logging.getLogger(__name__)
+
+#: The one positional argument a malformed message is run with: the task refuses
+#: positional arguments, so the job ends `invalid: args` with a result to poll.
+MALFORMED = "<message body is not [args, kwargs, embed]>"
+#: Longest unknown kwarg name shown in reprs (names are caller-chosen text).
+KEY_MAX = 40
+
+
+def well_formed(payload: object) -> bool:
+    """Celery unpacks `args, kwargs, embed = payload` outside any error handler: any
+    other shape raises in the consumer and stops the worker."""
+    return (
+        isinstance(payload, list | tuple)
+        and len(payload) == 3
+        and isinstance(payload[0], list | tuple)
+        and isinstance(payload[1], dict)
+        and isinstance(payload[2], dict | type(None))
+    )
 
 
 class RedactedRequest(Request):
-    def __init__(self, *args: Any, **options: Any) -> None:
-        super().__init__(*args, **options)
+    def __init__(
+        self, message: Any, *args: Any, body: Any = None, decoded: bool = False, **options: Any
+    ) -> None:
+        payload = body if decoded else message.payload
+        if not well_formed(payload):
+            logger.warning("malformed message body for job %s: failing it as invalid", _id(message))
+            body, decoded = ([MALFORMED], {}, {}), True
+        super().__init__(message, *args, body=body, decoded=decoded, **options)
         self._argsrepr = "()" if not self._args else f"<{len(self._args)} args redacted>"
         kwargs = self._kwargs if isinstance(self._kwargs, dict) else {}
-        self._kwargsrepr = repr(redact_kwargs(kwargs))
+        shown = redact_kwargs(kwargs)
+        # Key names are caller-chosen too: bounded, and a number used as one is masked.
+        self._kwargsrepr = repr({redact_text(str(k)[:KEY_MAX]): v for k, v in shown.items()})
 
     def reject(self, requeue: bool = False) -> None:
         """Always requeue: otpq raises no `Reject` itself, and Celery rejects without
@@ -33,3 +63,8 @@ class RedactedRequest(Request):
         the reject fails too and the message stays in kombu's unacked set, from which
         a live worker's sweep returns it after the visibility timeout."""
         super().reject(requeue=True)
+
+
+def _id(message: Any) -> str:
+    headers = getattr(message, "headers", None) or {}
+    return redact_text(str(headers.get("id", "?"))[:64])

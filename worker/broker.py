@@ -1,0 +1,57 @@
+"""kombu's Redis transport, hardened against items that are not kombu messages.
+
+Anyone who can write to Redis can LPUSH anything into `otp.interactive`. Stock kombu
+pops the item and parses it inside the worker's event loop: an item that is not JSON,
+or JSON that is not a message envelope, raises there and stops the worker with
+"Unrecoverable error" (and a fleet of workers, one after the other). Here such an
+item is dropped with a warning naming only its queue and size — its bytes may hold
+a phone number or a code. Well-formed envelopes go on as usual: Celery itself
+refuses content types other than JSON (pickle included) and discards them.
+
+Selected with `broker_transport` in worker.app; producers never consume, so they
+keep the stock transport.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kombu.transport import redis as kombu_redis
+
+logger = logging.getLogger(__name__)
+
+
+def is_envelope(message: object) -> bool:
+    """The shape kombu's virtual `Message` reads without raising."""
+    if not isinstance(message, dict):
+        return False
+    properties = message.get("properties")
+    if not isinstance(properties, dict) or not isinstance(properties.get("delivery_tag"), str):
+        return False
+    if not isinstance(properties.get("delivery_info", {}), dict):
+        return False
+    headers = message.get("headers")
+    body = message.get("body")
+    return (headers is None or isinstance(headers, dict)) and isinstance(body, str | type(None))
+
+
+class Channel(kombu_redis.Channel):
+    def _brpop_read(self, **options: Any) -> bool:
+        try:
+            return bool(super()._brpop_read(**options))
+        except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError
+            logger.warning("dropped an item that is not a message from a queue: %s", type(exc))
+            return True
+
+
+class Transport(kombu_redis.Transport):
+    Channel = Channel
+
+    def _deliver(self, message: Any, queue: str) -> None:
+        if not is_envelope(message):
+            logger.warning(
+                "dropped a malformed message (%d bytes) from %s", len(repr(message)), queue
+            )
+            return
+        super()._deliver(message, queue)
