@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Self
 import phonenumbers
 
 from producer.outcomes import InvalidRequest
-from producer.redaction import mask_number
+from producer.redaction import mask_number, redact_text
 from producer.refid import generate_ref_id
 
 BRAND_NAME_MAX = 20
@@ -84,7 +84,8 @@ class _Model:
         known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         for key in kwargs:
             if key not in known:
-                shown = str(key)[:40] if isinstance(key, str) else type(key).__name__
+                # A caller-chosen name: bounded, and masked if it is a number.
+                shown = redact_text(str(key)[:40]) if isinstance(key, str) else type(key).__name__
                 raise InvalidRequest(shown, "is not a known field")
         for name in cls.REQUIRED:
             if name not in kwargs or kwargs[name] is None:

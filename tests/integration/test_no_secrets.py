@@ -1,0 +1,237 @@
+"""Secret scan: sends and verifies with distinctive numbers and codes, then a search
+for every full number and every OTP in the worker's log, every Redis key and value,
+Redis's persistence files (AOF and RDB, rewritten and saved uncompressed) and every
+result a caller can read.
+
+Two moments are scanned:
+
+- *queued*: verify jobs wait in a queue no worker consumes. Message bodies are
+  base64 in Redis; the scan decodes them. A job's number has to travel in its
+  message body (the worker sends to it), so numbers are allowed there and only
+  there. OTPs in queued verify messages are the one known gap: the abuse branch
+  encrypts them (test_queued_verify_messages_hold_no_otp is a strict xfail until
+  then — remove the mark after merging).
+- *after*: the jobs ran, the AOF was rewritten and the RDB saved. Nothing anywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import phonenumbers
+import pytest
+import redis
+from celery import Celery
+from celery.result import AsyncResult
+
+from producer.client import OtpClient
+from producer.lanes import INTERACTIVE
+from producer.settings import Settings
+from producer.stack.redis_server import RedisServer
+from producer.stack.worker_process import WorkerProcess
+from sandbox import PinpointSandbox
+from tests.integration.conftest import worker_env
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+NUMBERS = ["+14255550187", "+14255550163", "+4915112345678", "+33612345678"]
+#: Codes a user might type that are not the one sent: secrets all the same.
+WRONG_CODES = ["58203917", "77314062"]
+JOB = {"brand_name": "ScanCorp", "source": "SecretScan"}
+
+_BODY = re.compile(rb'"body":\s*"([A-Za-z0-9+/=]{8,})"')
+
+
+def token(secret: str) -> re.Pattern[bytes]:
+    """A secret as it would leak: not part of a longer run of digits (timestamps)."""
+    return re.compile(rb"(?<![0-9])" + re.escape(secret.encode()) + rb"(?![0-9])")
+
+
+@dataclass
+class Hit:
+    where: str
+    in_message_body: bool
+    secret: str
+    kind: str  # "number" | "otp"
+    context: bytes
+
+
+@dataclass
+class Scan:
+    numbers: list[str]
+    codes: list[str]
+    hits: list[Hit] = field(default_factory=list)
+    places: int = 0
+
+    def patterns(self) -> Iterator[tuple[str, str, re.Pattern[bytes]]]:
+        for number in self.numbers:
+            yield "number", number, token(number)
+            yield "number", number, token(number[1:])
+        for code in self.codes:
+            yield "otp", code, token(code)
+
+    def blob(self, where: str, data: bytes, *, in_body: bool = False, depth: int = 0) -> None:
+        self.places += 1
+        for kind, secret, pattern in self.patterns():
+            for match in pattern.finditer(data):
+                start = max(0, match.start() - 60)
+                self.hits.append(Hit(where, in_body, secret, kind, data[start : match.end() + 60]))
+        if depth < 3:  # kombu envelopes carry the task body base64-encoded
+            for match in _BODY.finditer(data):
+                try:
+                    decoded = base64.b64decode(match.group(1), validate=True)
+                except ValueError:
+                    continue
+                self.blob(f"{where} (message body)", decoded, in_body=True, depth=depth + 1)
+
+    def redis(self, client: redis.Redis, label: str) -> None:
+        for key in client.scan_iter(count=1000):
+            self.blob(f"{label} key name", key)
+            kind = client.type(key)
+            name = f"{label} {key.decode(errors='replace')}"
+            if kind == b"string":
+                values = [client.get(key) or b""]
+            elif kind == b"list":
+                values = client.lrange(key, 0, -1)
+            elif kind == b"hash":
+                values = [b"%s=%s" % kv for kv in client.hgetall(key).items()]
+            elif kind == b"set":
+                values = list(client.smembers(key))
+            elif kind == b"zset":
+                values = [m for m, _ in client.zrange(key, 0, -1, withscores=True)]
+            else:
+                values = [repr(client.dump(key)).encode()]
+            for value in values:
+                self.blob(name, value)
+
+    def files(self, directory: Path, label: str) -> None:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file():
+                self.blob(f"{label} file {path.name}", path.read_bytes())
+
+    def of(self, *, kind: str, in_body: bool) -> list[Hit]:
+        return [h for h in self.hits if h.kind == kind and h.in_message_body == in_body]
+
+
+def persist_now(client: redis.Redis) -> None:
+    """Rewrite the AOF and save an RDB, uncompressed so the scan can read them."""
+    client.config_set("rdbcompression", "no")
+    client.bgrewriteaof()
+    deadline = time.monotonic() + 30
+    while client.info("persistence")["aof_rewrite_in_progress"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    client.bgsave()
+    while (
+        client.info("persistence")["rdb_bgsave_in_progress"]
+        or (client.info("persistence")["aof_rewrite_scheduled"])
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert list(Path(client.config_get("dir")["dir"]).glob("*.rdb"))
+
+
+@dataclass
+class Scenario:
+    queued: Scan
+    after: Scan
+    jobs: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def scenario(sandbox: PinpointSandbox, tmp_path_factory: pytest.TempPathFactory) -> Scenario:
+    assert all(phonenumbers.is_valid_number(phonenumbers.parse(n)) for n in NUMBERS)
+    log = tmp_path_factory.mktemp("secrets") / "worker.log"
+    server = RedisServer(persist=True).start()
+    env = worker_env(server, sandbox)
+    client = OtpClient(Settings.from_env(env))
+    direct = redis.Redis.from_url(server.url)
+    other = Celery("elsewhere", broker=server.url, backend=server.url)
+    other.conf.update(task_serializer="json", accept_content=["json"])
+    jobs: dict[str, str] = {}
+    try:
+        with WorkerProcess(env, name="secrets", log_path=log):
+            for number in NUMBERS:
+                job = client.send(number, **JOB, code_length=8)
+                jobs[job] = "send"
+                assert client.wait(job, timeout=30).state == "succeeded"
+            codes = [sandbox.control.outbox(destination=n)[-1]["code"] for n in NUMBERS]
+            # by name, with secrets where they do not belong
+            jobs[
+                other.send_task("otp.send", kwargs={**JOB, NUMBERS[0]: 1}, queue=INTERACTIVE).id
+            ] = "bad"
+            jobs[
+                other.send_task("otp.verify", args=[NUMBERS[1], codes[1]], queue=INTERACTIVE).id
+            ] = "bad"
+            for job in list(jobs):
+                client.wait(job, timeout=30)
+        # No worker now: verify jobs wait in the queue.
+        for number, code in zip(NUMBERS, codes, strict=True):
+            jobs[client.verify(number, code, **JOB)] = "verify"
+        for code in WRONG_CODES:
+            jobs[client.verify(NUMBERS[0], code, **JOB)] = "verify"
+        assert direct.llen(INTERACTIVE) == len(NUMBERS) + len(WRONG_CODES)
+        queued = Scan(NUMBERS, [*codes, *WRONG_CODES])
+        persist_now(direct)
+        queued.redis(direct, "redis")
+        queued.files(server.dir, "redis")
+        queued.blob("worker log", log.read_bytes())
+
+        with WorkerProcess(env, name="secrets", log_path=log):
+            statuses = {job: client.wait(job, timeout=30) for job in jobs}
+        assert [s.result and s.result["valid"] for j, s in statuses.items() if jobs[j] == "verify"]
+        after = Scan(NUMBERS, [*codes, *WRONG_CODES])
+        persist_now(direct)
+        after.redis(direct, "redis")
+        after.files(server.dir, "redis")
+        after.blob("worker log", log.read_bytes())
+        for job, status in statuses.items():
+            result = AsyncResult(job, app=client.app)
+            shown = f"{status.to_dict()!r} {result.result!r} {result.traceback!r} {result.info!r}"
+            after.blob(f"result of {jobs[job]} job", shown.encode())
+        return Scenario(queued, after, jobs)
+    finally:
+        other.close()
+        client.close()
+        direct.close()
+        server.stop()
+
+
+def _show(hits: list[Hit]) -> str:
+    return "\n".join(f"{h.kind} in {h.where}: ...{h.context!r}..." for h in hits[:10])
+
+
+def test_scan_covers_log_redis_files_and_results(scenario: Scenario) -> None:
+    places = {h.where.split(" ")[0] for h in scenario.queued.hits}
+    assert "redis" in places, "queued message bodies must be found and decoded"
+    assert scenario.after.places > 50
+    assert {"send", "verify", "bad"} <= set(scenario.jobs.values())
+
+
+def test_no_number_or_otp_outside_message_bodies_while_queued(scenario: Scenario) -> None:
+    leaks = scenario.queued.of(kind="number", in_body=False)
+    leaks += scenario.queued.of(kind="otp", in_body=False)
+    assert not leaks, _show(leaks)
+
+
+def test_numbers_in_queued_message_bodies_only_and_otps_only_in_verify_jobs(
+    scenario: Scenario,
+) -> None:
+    in_bodies = scenario.queued.of(kind="number", in_body=True)
+    assert in_bodies, "the worker needs the number: it travels in the message body"
+    assert all(b'"otp"' in h.context or b"destination" in h.context for h in in_bodies)
+
+
+@pytest.mark.xfail(strict=True, reason="OTP encryption lands with the abuse branch")
+def test_queued_verify_messages_hold_no_otp(scenario: Scenario) -> None:
+    leaks = scenario.queued.of(kind="otp", in_body=True)
+    assert not leaks, _show(leaks)
+
+
+def test_nothing_anywhere_after_the_jobs_ran(scenario: Scenario) -> None:
+    assert not scenario.after.hits, _show(scenario.after.hits)
