@@ -14,6 +14,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from producer.celery_config import redis_tls
 from producer.settings import Settings
 from worker.claims import SendClaims
 from worker.gateway import PinpointGateway
@@ -36,6 +37,7 @@ class Runtime:
             # Few, quick retries: the limiter must answer (or fail) fast, not after
             # redis-py's default ten reconnect attempts.
             retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 2),
+            **(redis_tls(self.settings) or {}),
         )
 
     @cached_property

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 #: How long to wait for a freshly started server to answer PING, in seconds.
 DEFAULT_START_TIMEOUT = 10.0
@@ -44,8 +47,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files for a TLS-only server: its certificate and key, and the CA that
+    clients verify it with."""
+
+    cert: Path
+    key: Path
+    ca: Path
+
+
 class RedisServer:
-    """One redis-server child process on loopback."""
+    """One redis-server child process on loopback; TLS-only when given `tls`."""
 
     def __init__(
         self,
@@ -54,7 +67,11 @@ class RedisServer:
         persist: bool = False,
         password: str | None = None,
         directory: str | Path | None = None,
+        tls: TlsFiles | None = None,
+        binary: str | None = None,
     ) -> None:
+        self.tls = tls
+        self.binary = binary
         self.port = port or free_port()
         self.persist = persist
         self.password = password
@@ -65,13 +82,22 @@ class RedisServer:
     @property
     def url(self) -> str:
         auth = f":{self.password}@" if self.password else ""
+        if self.tls:
+            ca = quote(str(self.tls.ca), safe="")
+            query = f"?ssl_cert_reqs=required&ssl_ca_certs={ca}"
+            return f"rediss://{auth}127.0.0.1:{self.port}/0{query}"
         return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def command(self) -> list[str]:
+        if self.tls:
+            ports = ["--port", "0", "--tls-port", str(self.port)]
+            ports += ["--tls-cert-file", str(self.tls.cert), "--tls-key-file", str(self.tls.key)]
+            ports += ["--tls-ca-cert-file", str(self.tls.ca), "--tls-auth-clients", "no"]
+        else:
+            ports = ["--port", str(self.port)]
         cmd = [
-            find_redis_binary(),
-            "--port",
-            str(self.port),
+            self.binary or find_redis_binary(),
+            *ports,
             "--bind",
             "127.0.0.1",
             "--dir",
@@ -109,7 +135,7 @@ class RedisServer:
 
     def ping(self) -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+            with self._connect() as s:
                 if self.password:
                     s.sendall(f"AUTH {self.password}\r\n".encode())
                     s.recv(64)
@@ -117,6 +143,13 @@ class RedisServer:
                 return s.recv(64).startswith(b"+PONG")
         except OSError:
             return False
+
+    def _connect(self) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=0.5)
+        if not self.tls:
+            return sock
+        context = ssl.create_default_context(cafile=str(self.tls.ca))
+        return context.wrap_socket(sock, server_hostname="127.0.0.1")
 
     def stop(self, *, keep_dir: bool = False) -> None:
         if self.process and self.process.poll() is None:
