@@ -41,7 +41,11 @@ STATES = {
 
 
 class BrokerUnavailable(OtpqError):
-    """Redis did not answer in time; nothing was queued."""
+    """Redis did not answer within OTPQ_REDIS_TIMEOUT.
+
+    After a refused connection nothing was queued. After a timeout the job may have
+    been queued all the same (the push reached Redis, its reply did not); its id is
+    lost to the caller, so a retry is a new job (docs/guarantees.md)."""
 
     reason = "unavailable"
 
