@@ -95,7 +95,7 @@ class SendClaims:
         while True:
             if self.redis.set(key, INFLIGHT, nx=True, ex=self.ttl):
                 return Claim(won=True)
-            pipe = self.redis.pipeline(transaction=False)
+            pipe = self.redis.pipeline(transaction=True)  # value and age of one key state
             pipe.get(key).pttl(key)
             held, pttl = pipe.execute()
             if held is None:  # expired or released between the two calls

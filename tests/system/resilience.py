@@ -115,7 +115,7 @@ class Tally:
     def check(self, statuses: dict[str, JobStatus]) -> None:
         """Zero duplicates; succeeded ⇒ exactly one SMS; uncertain ⇒ at most one."""
         assert self.duplicates == 0, self.sms_per_job
-        for job, status in statuses.items():
+        for job, status in statuses.items():  # jobs without a status were lost: not here
             if status.state == "succeeded":
                 assert self.sms_per_job[job] == 1, status
             else:
