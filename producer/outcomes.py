@@ -7,6 +7,16 @@ one of the classes below, and its `reason` is the first word of its text::
     input invalid (our validation)                 FAILURE  invalid    no       no
     job older than its deadline                    FAILURE  expired    no       no
     destination over its budget                    FAILURE  limited    no       no
+      (OTPQ_DESTINATION_SENDS)
+    destination country not allowed                FAILURE  blocked    no       no
+      (OTPQ_ALLOWED/DENIED_COUNTRIES; the producer
+      raises it before queueing)
+    destination over its failed-verify cap         FAILURE  locked     no       no
+      (OTPQ_VERIFY_FAILURES)
+    a send by name repeats one for the same        FAILURE  cooldown   no       no
+      destination and reference within
+      OTPQ_RESEND_COOLDOWN (the producer returns
+      the first job's id instead)
     refused by Pinpoint (400/403/404/405/413,      FAILURE  rejected   no       once
       PERMANENT_FAILURE, OPT_OUT, DUPLICATE)
     transient (429, 5xx, connection error or       RETRY    -          yes      per attempt
@@ -22,8 +32,11 @@ Exception tree::
 
     OtpqError
      ├── InvalidRequest  (also a ValueError: raised by the producer before queueing)
+     │    └── DestinationBlocked  (field "destination")
      ├── JobExpired
      ├── DestinationLimited
+     ├── DestinationLocked
+     ├── ResendCooldown
      ├── PinpointRejected
      ├── GaveUp
      └── Uncertain
@@ -69,7 +82,31 @@ class JobExpired(OtpqError):
 
 
 class DestinationLimited(OtpqError):
+    """The destination used up a send budget (OTPQ_DESTINATION_SENDS)."""
+
     reason = "limited"
+
+
+class DestinationBlocked(InvalidRequest):
+    """The destination's country is not allowed (OTPQ_ALLOWED_COUNTRIES or
+    OTPQ_DENIED_COUNTRIES): SMS pumping protection. An InvalidRequest on field
+    `destination`, so a form that reports bad input reports this too."""
+
+    reason = "blocked"
+
+
+class DestinationLocked(OtpqError):
+    """Too many failed verifies for this destination, across all its codes
+    (OTPQ_VERIFY_FAILURES): somebody may be guessing."""
+
+    reason = "locked"
+
+
+class ResendCooldown(OtpqError):
+    """A send enqueued by name repeats one for the same destination and reference
+    within OTPQ_RESEND_COOLDOWN; the detail names the first job, whose code stands."""
+
+    reason = "cooldown"
 
 
 class PinpointRejected(OtpqError):
@@ -111,6 +148,9 @@ REASONS: dict[str, type[OtpqError]] = {
         InvalidRequest,
         JobExpired,
         DestinationLimited,
+        DestinationBlocked,
+        DestinationLocked,
+        ResendCooldown,
         PinpointRejected,
         GaveUp,
         Uncertain,

@@ -7,6 +7,8 @@ botocore's `AWS_ENDPOINT_URL_PINPOINT` are read by botocore itself, untouched.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import os
 from collections.abc import Mapping
@@ -41,6 +43,19 @@ DEFAULT_REDIS_TIMEOUT = 5.0
 DEFAULT_BULK_RESERVE = 0.3
 #: Longest an interactive job sleeps in its slot for a token before it is rescheduled.
 DEFAULT_MAX_CAPACITY_WAIT = 10.0
+
+# -- abuse limits and secrets (docs/security.md) ----------------------------------
+#: Sends per destination: at most 5 in 15 minutes and 10 a day ("LIMIT/SECONDS, ...").
+DEFAULT_DESTINATION_SENDS = "5/900,10/86400"
+#: Failed verifies per destination across all its codes before it is `locked`.
+DEFAULT_VERIFY_FAILURES = "10/86400"
+#: A second send for the same destination and reference within this many seconds
+#: returns the first job instead of texting again (0 = off).
+DEFAULT_RESEND_COOLDOWN = 30.0
+#: How long an idempotency key keeps returning its first job id.
+DEFAULT_IDEMPOTENCY_TTL = 24 * 3600
+#: Shortest OTPQ_HASH_KEY accepted: a short secret makes phone-number hashes guessable.
+HASH_KEY_MIN = 16
 
 
 class ConfigError(ValueError):
@@ -87,6 +102,69 @@ def parse_rate_map(text: str) -> dict[str, float]:
     return rates
 
 
+def parse_budgets(text: str) -> tuple[tuple[int, float], ...]:
+    """Parse ``"5/900, 10/86400"`` into ``((5, 900.0), (10, 86400.0))``: at most LIMIT
+    per SECONDS, every window at once. ``"0"`` or ``"off"`` means no limit."""
+    if text.strip().lower() in ("0", "off"):
+        return ()
+    budgets: list[tuple[int, float]] = []
+    for raw in text.split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        limit, sep, window = entry.partition("/")
+        try:
+            parsed = (int(limit), float(window)) if sep else None
+        except ValueError:
+            parsed = None
+        if parsed is None or parsed[0] < 1 or not math.isfinite(parsed[1]) or parsed[1] <= 0:
+            raise ValueError(f"bad budget {entry!r}: expected LIMIT/SECONDS like 5/900")
+        budgets.append(parsed)
+    return tuple(sorted(budgets, key=lambda b: b[1]))
+
+
+def _budgets(env: Mapping[str, str], name: str, default: str) -> tuple[tuple[int, float], ...]:
+    raw = env.get(name)
+    try:
+        return parse_budgets(default if raw is None or not raw.strip() else raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+def _countries(env: Mapping[str, str], name: str) -> frozenset[str]:
+    import phonenumbers
+
+    codes = frozenset(c.strip().upper() for c in (env.get(name) or "").split(",") if c.strip())
+    unknown = sorted(codes - phonenumbers.SUPPORTED_REGIONS)
+    if unknown:
+        raise ConfigError(f"{name}: unknown region codes {', '.join(unknown)} (use US, GB, ...)")
+    return codes
+
+
+def _fernet_keys(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated Fernet keys (url-safe base64 of 32 bytes); never echoed back."""
+    keys = tuple(k.strip() for k in (env.get(name) or "").split(",") if k.strip())
+    for i, key in enumerate(keys, 1):
+        try:
+            ok = len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32
+        except (binascii.Error, ValueError, UnicodeEncodeError):
+            ok = False
+        if not ok:
+            raise ConfigError(
+                f"{name}: key #{i} is not a Fernet key (generate one with "
+                "`python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'`)"
+            )
+    return keys
+
+
+def _secret(env: Mapping[str, str], name: str, min_len: int) -> str | None:
+    value = (env.get(name) or "").strip()
+    if value and len(value) < min_len:
+        raise ConfigError(f"{name} must be at least {min_len} characters")
+    return value or None
+
+
 def _rate_map(env: Mapping[str, str], name: str) -> dict[str, float]:
     try:
         return parse_rate_map(env.get(name) or "")
@@ -118,6 +196,19 @@ class Settings:
     country_rates: Mapping[str, float] = field(default_factory=dict)
     bulk_reserve: float = DEFAULT_BULK_RESERVE
     max_capacity_wait: float = DEFAULT_MAX_CAPACITY_WAIT
+    #: OTPQ_OTP_KEYS: Fernet keys; the first seals OTPs in messages, all of them open.
+    otp_keys: tuple[str, ...] = ()
+    #: OTPQ_HASH_KEY: HMAC secret that turns numbers into Redis key names.
+    hash_key: str | None = None
+    #: OTPQ_DESTINATION_SENDS: ((limit, seconds), ...) per destination.
+    destination_sends: tuple[tuple[int, float], ...] = parse_budgets(DEFAULT_DESTINATION_SENDS)
+    #: OTPQ_VERIFY_FAILURES: ((limit, seconds), ...) failed verifies per destination.
+    verify_failures: tuple[tuple[int, float], ...] = parse_budgets(DEFAULT_VERIFY_FAILURES)
+    #: OTPQ_ALLOWED_COUNTRIES / OTPQ_DENIED_COUNTRIES: region codes (US, CA, ...).
+    allowed_countries: frozenset[str] = frozenset()
+    denied_countries: frozenset[str] = frozenset()
+    resend_cooldown: float = DEFAULT_RESEND_COOLDOWN
+    idempotency_ttl: float = DEFAULT_IDEMPOTENCY_TTL
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -147,6 +238,7 @@ class Settings:
             country_rates=_rate_map(env, "OTPQ_COUNTRY_RATES"),
             bulk_reserve=_number(env, "OTPQ_BULK_RESERVE", DEFAULT_BULK_RESERVE),
             max_capacity_wait=_number(env, "OTPQ_MAX_CAPACITY_WAIT", DEFAULT_MAX_CAPACITY_WAIT),
+            **_abuse_settings(env),
         )
         settings.check()
         return settings
@@ -164,3 +256,17 @@ class Settings:
                 "(OTPQ_RETRY_CAP or OTPQ_MAX_CAPACITY_WAIT, plus OTPQ_CONNECT_TIMEOUT and "
                 "OTPQ_READ_TIMEOUT), or a job held by a live worker is delivered again"
             )
+
+
+def _abuse_settings(env: Mapping[str, str]) -> dict[str, object]:
+    """The secrets and abuse limits (docs/security.md), kept apart from the rest."""
+    return {
+        "otp_keys": _fernet_keys(env, "OTPQ_OTP_KEYS"),
+        "hash_key": _secret(env, "OTPQ_HASH_KEY", HASH_KEY_MIN),
+        "destination_sends": _budgets(env, "OTPQ_DESTINATION_SENDS", DEFAULT_DESTINATION_SENDS),
+        "verify_failures": _budgets(env, "OTPQ_VERIFY_FAILURES", DEFAULT_VERIFY_FAILURES),
+        "allowed_countries": _countries(env, "OTPQ_ALLOWED_COUNTRIES"),
+        "denied_countries": _countries(env, "OTPQ_DENIED_COUNTRIES"),
+        "resend_cooldown": _number(env, "OTPQ_RESEND_COOLDOWN", DEFAULT_RESEND_COOLDOWN),
+        "idempotency_ttl": _number(env, "OTPQ_IDEMPOTENCY_TTL", DEFAULT_IDEMPOTENCY_TTL, minimum=1),
+    }

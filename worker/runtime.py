@@ -14,7 +14,9 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from producer.sealing import Sealer
 from producer.settings import Settings
+from worker.abuse import Abuse
 from worker.claims import SendClaims
 from worker.gateway import PinpointGateway
 from worker.ratelimit import RateLimiter
@@ -49,6 +51,14 @@ class Runtime:
     @cached_property
     def claims(self) -> SendClaims:
         return SendClaims(self.redis, ttl=self.settings.result_ttl)
+
+    @cached_property
+    def abuse(self) -> Abuse:
+        return Abuse(self.redis, self.settings)
+
+    @cached_property
+    def sealer(self) -> Sealer:
+        return Sealer(self.settings.otp_keys)
 
 
 _current: tuple[int, Runtime] | None = None
