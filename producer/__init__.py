@@ -2,12 +2,15 @@
 
 from producer.client import BrokerUnavailable, JobStatus, OtpClient
 from producer.outcomes import (
+    DestinationBlocked,
     DestinationLimited,
+    DestinationLocked,
     GaveUp,
     InvalidRequest,
     JobExpired,
     OtpqError,
     PinpointRejected,
+    ResendCooldown,
     Uncertain,
 )
 from producer.refid import generate_ref_id
@@ -17,7 +20,9 @@ from producer.settings import ConfigError, Settings
 __all__ = [
     "BrokerUnavailable",
     "ConfigError",
+    "DestinationBlocked",
     "DestinationLimited",
+    "DestinationLocked",
     "GaveUp",
     "InvalidRequest",
     "JobExpired",
@@ -25,6 +30,7 @@ __all__ = [
     "OtpClient",
     "OtpqError",
     "PinpointRejected",
+    "ResendCooldown",
     "SendRequest",
     "Settings",
     "Uncertain",

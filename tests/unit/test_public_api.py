@@ -8,7 +8,9 @@ import producer
 EXPECTED = {
     "BrokerUnavailable",
     "ConfigError",
+    "DestinationBlocked",
     "DestinationLimited",
+    "DestinationLocked",
     "GaveUp",
     "InvalidRequest",
     "JobExpired",
@@ -16,6 +18,7 @@ EXPECTED = {
     "OtpClient",
     "OtpqError",
     "PinpointRejected",
+    "ResendCooldown",
     "SendRequest",
     "Settings",
     "Uncertain",
