@@ -37,6 +37,22 @@ app.conf.update(
 )
 
 
+@signals.worker_init.connect
+@signals.worker_process_init.connect
+def _warm_up(**_: Any) -> None:
+    """Build the boto3 client and Redis pool before the first job, not inside it.
+
+    Built lazily, the first jobs would take their rate-limit tokens and only then spend
+    a hundred milliseconds building a client: their requests reach Pinpoint bunched
+    together, and a quota equal to ours answers 429.
+    """
+    from worker.runtime import runtime
+
+    rt = runtime(settings, pool_size=app.conf.worker_concurrency or DEFAULT_CONCURRENCY)
+    rt.gateway  # noqa: B018  (cached: builds the client)
+    rt.throttle  # noqa: B018
+
+
 @signals.after_setup_logger.connect
 @signals.after_setup_task_logger.connect
 def _scrub_logs(logger: Any = None, **_: Any) -> None:
