@@ -7,6 +7,7 @@ job held by a crashed worker is delivered again.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from celery import Celery, signals
@@ -51,6 +52,19 @@ def _warm_up(**_: Any) -> None:
     rt = runtime(settings, pool_size=app.conf.worker_concurrency or DEFAULT_CONCURRENCY)
     rt.gateway  # noqa: B018  (cached: builds the client)
     rt.throttle  # noqa: B018
+
+
+@signals.worker_ready.connect
+def _mark_ready(**_: Any) -> None:
+    """Touch OTPQ_READY_FILE once consuming: a readiness probe for supervisors."""
+    if settings.ready_file:
+        Path(settings.ready_file).touch()
+
+
+@signals.worker_shutdown.connect
+def _mark_stopping(**_: Any) -> None:
+    if settings.ready_file:
+        Path(settings.ready_file).unlink(missing_ok=True)
 
 
 @signals.after_setup_logger.connect

@@ -30,17 +30,19 @@ from producer.requests import SendRequest, VerifyRequest
 from producer.settings import Settings
 from worker.ratelimit import Bucket, LimiterUnavailable, RateLimiter
 
-#: Tokens of each burst held back: a token is taken some milliseconds before its request
-#: reaches Pinpoint, and that delay varies; without slack, two requests taken a full
-#: interval apart can arrive closer together and draw a 429 from a quota equal to ours.
-JITTER_HEADROOM = 1.0
+#: Seconds of each burst held back (at least one token): a token is taken some
+#: milliseconds before its request reaches Pinpoint, and that delay varies with load;
+#: without slack, requests taken an interval apart arrive closer together and draw a 429
+#: from a quota equal to ours. The steady rate is unchanged; only the first burst shrinks.
+JITTER_HEADROOM = 0.1
 
 
 def bucket(name: str, rate: float | None) -> Bucket:
     """A bucket of `rate`/s whose burst is one second of the rate, less the headroom."""
     if not rate:
         return Bucket(name, None)
-    return Bucket(name, rate, burst=max(1.0, rate - JITTER_HEADROOM))
+    held_back = max(1.0, rate * JITTER_HEADROOM)
+    return Bucket(name, rate, burst=max(1.0, rate - held_back))
 
 
 @dataclass(frozen=True)
