@@ -35,11 +35,12 @@ class WorkerProcess:
         loglevel: str = "info",
         extra_args: Sequence[str] = (),
         log_path: str | Path | None = None,
+        app: str = "worker",
     ) -> None:
         self.env = {**os.environ, **env}
         self.name = name
         self.args = [
-            sys.executable, "-m", "celery", "-A", "worker", "worker",
+            sys.executable, "-m", "celery", "-A", app, "worker",
             "-Q", ",".join(queues),
             "-P", pool,
             "-c", str(concurrency),
