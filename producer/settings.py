@@ -195,6 +195,8 @@ class Settings:
     #: OTPQ_COUNTRY_RATES, "US=10, GB=5" (region codes or calling codes like 44).
     country_rates: Mapping[str, float] = field(default_factory=dict)
     bulk_reserve: float = DEFAULT_BULK_RESERVE
+    #: OTPQ_READY_FILE: the worker creates it once consuming, removes it on shutdown.
+    ready_file: str | None = None
     max_capacity_wait: float = DEFAULT_MAX_CAPACITY_WAIT
     #: OTPQ_OTP_KEYS: Fernet keys; the first seals OTPs in messages, all of them open.
     otp_keys: tuple[str, ...] = ()
@@ -237,6 +239,7 @@ class Settings:
             origination_rates=_rate_map(env, "OTPQ_ORIGINATION_RATES"),
             country_rates=_rate_map(env, "OTPQ_COUNTRY_RATES"),
             bulk_reserve=_number(env, "OTPQ_BULK_RESERVE", DEFAULT_BULK_RESERVE),
+            ready_file=env.get("OTPQ_READY_FILE") or None,
             max_capacity_wait=_number(env, "OTPQ_MAX_CAPACITY_WAIT", DEFAULT_MAX_CAPACITY_WAIT),
             **_abuse_settings(env),
         )

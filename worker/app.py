@@ -7,6 +7,7 @@ job held by a crashed worker is delivered again.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from celery import Celery, signals
@@ -35,6 +36,35 @@ app.conf.update(
     worker_cancel_long_running_tasks_on_connection_loss=False,
     worker_redirect_stdouts=False,
 )
+
+
+@signals.worker_init.connect
+@signals.worker_process_init.connect
+def _warm_up(**_: Any) -> None:
+    """Build the boto3 client and Redis pool before the first job, not inside it.
+
+    Built lazily, the first jobs would take their rate-limit tokens and only then spend
+    a hundred milliseconds building a client: their requests reach Pinpoint bunched
+    together, and a quota equal to ours answers 429.
+    """
+    from worker.runtime import runtime
+
+    rt = runtime(settings, pool_size=app.conf.worker_concurrency or DEFAULT_CONCURRENCY)
+    rt.gateway  # noqa: B018  (cached: builds the client)
+    rt.throttle  # noqa: B018
+
+
+@signals.worker_ready.connect
+def _mark_ready(**_: Any) -> None:
+    """Touch OTPQ_READY_FILE once consuming: a readiness probe for supervisors."""
+    if settings.ready_file:
+        Path(settings.ready_file).touch()
+
+
+@signals.worker_shutdown.connect
+def _mark_stopping(**_: Any) -> None:
+    if settings.ready_file:
+        Path(settings.ready_file).unlink(missing_ok=True)
 
 
 @signals.after_setup_logger.connect

@@ -29,8 +29,10 @@ from urllib.request import urlopen
 from producer.stack.redis_server import RedisServer, free_port
 from producer.stack.worker_process import WorkerProcess
 
-#: Where a running `otpq up` tells other shells how to reach it.
-DISCOVERY_FILE = Path(tempfile.gettempdir()) / "otpq-up.json"
+#: Where a running `otpq up` tells other shells how to reach it (OTPQ_UP_FILE overrides).
+DISCOVERY_FILE = Path(
+    os.environ.get("OTPQ_UP_FILE") or Path(tempfile.gettempdir()) / "otpq-up.json"
+)
 SANDBOX_APP_ID = "otpq-sandbox"
 SANDBOX_ORIGINATION = "+18005550100"
 #: A number the demo texts; the sandbox delivers nothing, real AWS would.

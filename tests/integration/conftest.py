@@ -60,8 +60,11 @@ def worker_env(redis: RedisServer, sandbox: PinpointSandbox, **overrides: str) -
 
 
 @pytest.fixture(scope="module")
-def worker(redis_server: RedisServer, sandbox: PinpointSandbox) -> Iterator[WorkerProcess]:
-    with WorkerProcess(worker_env(redis_server, sandbox), name="it") as process:
+def worker(
+    redis_server: RedisServer, sandbox: PinpointSandbox, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    with WorkerProcess(worker_env(redis_server, sandbox), name="it", log_path=log) as process:
         yield process
 
 
