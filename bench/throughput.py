@@ -81,7 +81,12 @@ def otpq_sends(
     stack.sandbox.control.reset()
     stack.sandbox.control.set_faults(latency_ms=latency_ms)
     client = stack.client()
-    ids = [client.send(n, "Bench", "Throughput", deadline=3600) for n in numbers(jobs)]
+    # Numbers of its own per round: a repeat within OTPQ_RESEND_COOLDOWN would return
+    # the earlier round's job instead of queueing one (docs/security.md).
+    ids = [
+        client.send(n, "Bench", f"Throughput{latency_ms:g}", deadline=3600)
+        for n in numbers(jobs, start=int(latency_ms) * jobs)
+    ]
     start(stack, processes, concurrency, "worker")
     rate = done_rate(redis.Redis.from_url(stack.env["REDIS_URL"]), ids, timeout=600)
     stack.stop_workers()
