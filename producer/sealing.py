@@ -27,6 +27,8 @@ PREFIX = "enc:v1:"
 SEALED_FIELDS = ("otp",)
 
 log = logging.getLogger("otpq.sealing")
+#: Whether this process has warned that it sends codes unsealed (once is enough).
+_warned_unsealed = False
 
 
 def generate_key() -> str:
@@ -43,7 +45,6 @@ class Sealer:
 
     def __init__(self, keys: Sequence[str]) -> None:
         self._fernet = MultiFernet([Fernet(k) for k in keys]) if keys else None
-        self._warned = False
 
     @property
     def enabled(self) -> bool:
@@ -51,8 +52,9 @@ class Sealer:
 
     def seal(self, value: str) -> str:
         if self._fernet is None:
-            if not self._warned:
-                self._warned = True
+            global _warned_unsealed
+            if not _warned_unsealed:
+                _warned_unsealed = True
                 log.warning(
                     "OTPQ_OTP_KEYS is not set: OTPs travel through Redis in plaintext "
                     "(see docs/security.md)"

@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from producer import sealing
 from producer.outcomes import InvalidRequest
 from producer.requests import VerifyRequest
 from producer.sealing import PREFIX, Sealer, generate_key, is_sealed
@@ -95,11 +96,14 @@ def test_a_sealed_non_code_still_fails_validation() -> None:
     assert info.value.field == "otp"
 
 
-def test_no_key_sends_plaintext_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
+def test_no_key_sends_plaintext_and_warns_once_per_process(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sealing, "_warned_unsealed", False)
     sealer = Sealer([])
     with caplog.at_level(logging.WARNING, logger="otpq.sealing"):
         assert sealer.seal_kwargs(KWARGS) == KWARGS
-        assert sealer.seal_kwargs(KWARGS) == KWARGS
+        assert Sealer([]).seal_kwargs(KWARGS) == KWARGS
     warnings = [r for r in caplog.records if "OTPQ_OTP_KEYS" in r.getMessage()]
     assert len(warnings) == 1
     assert not sealer.enabled and Sealer([NEW]).enabled
