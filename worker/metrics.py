@@ -27,6 +27,7 @@ import re
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 from celery import signals
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
@@ -235,8 +236,8 @@ def _on_child_exit(pid: int | None = None, **_: Any) -> None:
         multiprocess.mark_process_dead(pid or os.getpid())
 
 
-def serve(port: int, settings: Settings, addr: str = "0.0.0.0") -> CollectorRegistry:
-    """Start the HTTP endpoint (a daemon thread). Returns the registry it serves."""
+def serve(port: int, settings: Settings, addr: str = "0.0.0.0") -> WSGIServer | None:
+    """Start the HTTP endpoint in a daemon thread; None if the port is taken."""
     registry = REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
@@ -246,12 +247,12 @@ def serve(port: int, settings: Settings, addr: str = "0.0.0.0") -> CollectorRegi
     with contextlib.suppress(ValueError):  # served once per process; tests may ask again
         registry.register(QueueLength(settings))
     try:
-        start_http_server(port, addr=addr, registry=registry)
+        server, _thread = start_http_server(port, addr=addr, registry=registry)
     except OSError as exc:
         log.error("otpq metrics not served: port %s: %s", port, exc)
-        return registry
-    log.info("otpq metrics on http://%s:%s/metrics", addr, port)
-    return registry
+        return None
+    log.info("otpq metrics on http://%s:%s/metrics", addr or "*", port)
+    return server
 
 
 class QueueLength(Collector):
@@ -309,7 +310,10 @@ def instrument(client: Any) -> Any:
     botocore's retries are off, so one call is one HTTP request. Idempotent.
     """
     events = client.meta.events
-    events.register("before-call.pinpoint", _before_call, unique_id="otpq-metrics-before")
+    # botocore runs wildcard handlers before service-specific ones, and stops at the first
+    # that answers the call (the Stubber does): be first among those. The client only
+    # ever talks to Pinpoint.
+    events.register_first("before-call.*.*", _before_call, unique_id="otpq-metrics-before")
     events.register("after-call.pinpoint", _after_call, unique_id="otpq-metrics-after")
     events.register("after-call-error.pinpoint", _after_call_error, unique_id="otpq-metrics-error")
     return client
