@@ -354,6 +354,9 @@ def test_worker_exports_otpq_metrics(jobs: Jobs, metrics_port: int) -> None:
         text, "otpq_pinpoint_request_duration_seconds_bucket",
         operation="SendOTPMessage", result="throttled", le="+Inf",
     ) == 1  # fmt: skip
-    assert sample(text, "otpq_ratelimit_wait_seconds_bucket", le="+Inf", **lane) == 6
+    # One per capacity check: 4 sends (one of them twice: it was retried) and 2 verifies;
+    # more if the 429 made the fleet limiter reschedule a job.
+    waits = sample(text, "otpq_ratelimit_wait_seconds_bucket", le="+Inf", **lane)
+    assert waits is not None and waits >= 6
     assert sample(text, "otpq_queue_length", lane="otp.interactive") == 0
     assert_no_secret(text, [jobs.code, jobs.by_name_code])
