@@ -41,6 +41,8 @@ DEFAULT_REDIS_TIMEOUT = 5.0
 DEFAULT_BULK_RESERVE = 0.3
 #: Longest an interactive job sleeps in its slot for a token before it is rescheduled.
 DEFAULT_MAX_CAPACITY_WAIT = 10.0
+#: Port of the worker's own Prometheus endpoint (OTPQ_METRICS_PORT); None = not served.
+DEFAULT_METRICS_PORT: int | None = None
 
 
 class ConfigError(ValueError):
@@ -58,6 +60,15 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}")
     return value
+
+
+def _port(env: Mapping[str, str], name: str, default: int | None) -> int | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise ConfigError(f"{name} must be a TCP port from 1 to 65535, got {raw[:20]!r}")
+    return int(raw)
 
 
 def parse_rate_map(text: str) -> dict[str, float]:
@@ -120,6 +131,8 @@ class Settings:
     #: OTPQ_READY_FILE: the worker creates it once consuming, removes it on shutdown.
     ready_file: str | None = None
     max_capacity_wait: float = DEFAULT_MAX_CAPACITY_WAIT
+    #: OTPQ_METRICS_PORT: where each worker serves otpq's Prometheus metrics (unset = off).
+    metrics_port: int | None = DEFAULT_METRICS_PORT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -150,6 +163,7 @@ class Settings:
             bulk_reserve=_number(env, "OTPQ_BULK_RESERVE", DEFAULT_BULK_RESERVE),
             ready_file=env.get("OTPQ_READY_FILE") or None,
             max_capacity_wait=_number(env, "OTPQ_MAX_CAPACITY_WAIT", DEFAULT_MAX_CAPACITY_WAIT),
+            metrics_port=_port(env, "OTPQ_METRICS_PORT", DEFAULT_METRICS_PORT),
         )
         settings.check()
         return settings

@@ -17,6 +17,7 @@ from producer.lanes import (
     CALLS_HEADER,
     DEADLINE_HEADER,
     FAILURES_HEADER,
+    INTERACTIVE,
     SEND_TASK,
     VERIFY_TASK,
 )
@@ -32,6 +33,7 @@ from producer.outcomes import (
 )
 from producer.redaction import mask_number, redact_kwargs
 from producer.requests import SendRequest, VerifyRequest
+from worker import metrics
 from worker.app import app, settings
 from worker.backoff import full_jitter
 from worker.gateway import Permanent, Transient
@@ -133,6 +135,7 @@ class OtpTask(Task):
             if fail_open:
                 return 0.0
             self.again(1.0, Retrying("rate limiter unavailable"), calls=calls, failures=failures)
+        metrics.observe_capacity_wait(BULK if self.bulk else INTERACTIVE, capacity.waited)
         if capacity.granted:
             return capacity.waited
         countdown = min(capacity.retry_after, CAPACITY_RECHECK_CAP)
