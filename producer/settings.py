@@ -43,6 +43,8 @@ DEFAULT_REDIS_TIMEOUT = 5.0
 DEFAULT_BULK_RESERVE = 0.3
 #: Longest an interactive job sleeps in its slot for a token before it is rescheduled.
 DEFAULT_MAX_CAPACITY_WAIT = 10.0
+#: Port of the worker's own Prometheus endpoint (OTPQ_METRICS_PORT); None = not served.
+DEFAULT_METRICS_PORT: int | None = None
 
 # -- abuse limits and secrets (docs/security.md) ----------------------------------
 #: Sends per destination: at most 5 in 15 minutes and 10 a day ("LIMIT/SECONDS, ...").
@@ -73,6 +75,15 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}")
     return value
+
+
+def _port(env: Mapping[str, str], name: str, default: int | None) -> int | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise ConfigError(f"{name} must be a TCP port from 1 to 65535, got {raw[:20]!r}")
+    return int(raw)
 
 
 def parse_rate_map(text: str) -> dict[str, float]:
@@ -211,6 +222,8 @@ class Settings:
     denied_countries: frozenset[str] = frozenset()
     resend_cooldown: float = DEFAULT_RESEND_COOLDOWN
     idempotency_ttl: float = DEFAULT_IDEMPOTENCY_TTL
+    #: OTPQ_METRICS_PORT: where each worker serves otpq's Prometheus metrics (unset = off).
+    metrics_port: int | None = DEFAULT_METRICS_PORT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -242,6 +255,7 @@ class Settings:
             ready_file=env.get("OTPQ_READY_FILE") or None,
             max_capacity_wait=_number(env, "OTPQ_MAX_CAPACITY_WAIT", DEFAULT_MAX_CAPACITY_WAIT),
             **_abuse_settings(env),
+            metrics_port=_port(env, "OTPQ_METRICS_PORT", DEFAULT_METRICS_PORT),
         )
         settings.check()
         return settings

@@ -14,7 +14,8 @@ from celery import Celery, signals
 
 from producer.celery_config import celery_config
 from producer.settings import Settings
-from worker import logs
+from worker import events, logs
+from worker import metrics as _metrics  # noqa: F401  (connects its signal receivers)
 
 #: Threads per worker process: enough to cover rate × Pinpoint latency.
 DEFAULT_CONCURRENCY = 16
@@ -71,3 +72,7 @@ def _mark_stopping(**_: Any) -> None:
 @signals.after_setup_task_logger.connect
 def _scrub_logs(logger: Any = None, **_: Any) -> None:
     logs.install(logger)
+
+
+# `celery -A worker flower` imports this module: scrub events before Flower keeps them.
+events.install_flower_filter()

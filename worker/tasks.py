@@ -18,6 +18,7 @@ from producer.lanes import (
     CALLS_HEADER,
     DEADLINE_HEADER,
     FAILURES_HEADER,
+    INTERACTIVE,
     SEND_TASK,
     VERIFY_TASK,
 )
@@ -34,6 +35,7 @@ from producer.outcomes import (
 )
 from producer.redaction import mask_number, redact_kwargs
 from producer.requests import SendRequest, VerifyRequest
+from worker import metrics
 from worker.abuse import AbuseUnavailable
 from worker.app import app, settings
 from worker.backoff import full_jitter
@@ -136,6 +138,7 @@ class OtpTask(Task):
             if fail_open:
                 return 0.0
             self.again(1.0, Retrying("rate limiter unavailable"), calls=calls, failures=failures)
+        metrics.observe_capacity_wait(BULK if self.bulk else INTERACTIVE, capacity.waited)
         if capacity.granted:
             return capacity.waited
         countdown = min(capacity.retry_after, CAPACITY_RECHECK_CAP)

@@ -125,7 +125,7 @@ def start(
         _start_pinpoint(stack, base_env, say)
         stack.worker = WorkerProcess(
             {**base_env, **stack.env},
-            name="up",
+            name="general",
             concurrency=concurrency,
             log_path=stack.workdir / "worker.log",
         ).start()
