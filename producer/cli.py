@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from producer.campaign.cli import add_commands as add_campaign_commands
 from producer.client import BrokerUnavailable, JobStatus, OtpClient
 from producer.outcomes import InvalidRequest
 from producer.settings import ConfigError, Settings
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sandbox.add_argument("args", nargs=argparse.REMAINDER, help="e.g. --port 4566")
     sandbox.set_defaults(run=_sandbox, needs_client=False)
+    add_campaign_commands(commands)
     return parser
 
 

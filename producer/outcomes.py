@@ -16,6 +16,7 @@ one of the classes below, and its `reason` is the first word of its text::
       deadline run out
     redelivered after its worker died while the    FAILURE  uncertain  no       maybe once
       send was in flight (not sent blindly again)
+    its bulk campaign was cancelled before it ran  FAILURE  cancelled  no       no
     sent / verified (valid or not)                 SUCCESS  -          -        once
 
 Exception tree::
@@ -26,7 +27,8 @@ Exception tree::
      ├── DestinationLimited
      ├── PinpointRejected
      ├── GaveUp
-     └── Uncertain
+     ├── Uncertain
+     └── Cancelled
 
     Retrying is not final: it is the reason shown while a job waits for its next try.
 
@@ -98,6 +100,12 @@ class Uncertain(OtpqError):
     reason = "uncertain"
 
 
+class Cancelled(OtpqError):
+    """The send belonged to a bulk campaign that was cancelled before it was sent."""
+
+    reason = "cancelled"
+
+
 class Retrying(OtpqError):
     """Why a job is in RETRY: the transient error of its last attempt."""
 
@@ -114,6 +122,7 @@ REASONS: dict[str, type[OtpqError]] = {
         PinpointRejected,
         GaveUp,
         Uncertain,
+        Cancelled,
         Retrying,
     )
 }

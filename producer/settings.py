@@ -41,6 +41,11 @@ DEFAULT_REDIS_TIMEOUT = 5.0
 DEFAULT_BULK_RESERVE = 0.3
 #: Longest an interactive job sleeps in its slot for a token before it is rescheduled.
 DEFAULT_MAX_CAPACITY_WAIT = 10.0
+#: Fleet-wide sends per UTC day a campaign may bring the day's total to; None = no cap.
+DEFAULT_DAILY_SEND_CAP: int | None = None
+#: How long a campaign's rows, counts and reference ids stay in Redis after its last
+#: start: users' answers arrive over days and still move its verified counts.
+DEFAULT_CAMPAIGN_TTL = 7 * 24 * 3600
 
 
 class ConfigError(ValueError):
@@ -57,6 +62,19 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
         raise ConfigError(f"{name} must be a number, got {raw[:20]!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}")
+    return value
+
+
+def _optional_int(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw[:20]!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must be at least 0")
     return value
 
 
@@ -118,6 +136,9 @@ class Settings:
     country_rates: Mapping[str, float] = field(default_factory=dict)
     bulk_reserve: float = DEFAULT_BULK_RESERVE
     max_capacity_wait: float = DEFAULT_MAX_CAPACITY_WAIT
+    #: OTPQ_DAILY_SEND_CAP: checked (and reserved) when a campaign starts.
+    daily_send_cap: int | None = DEFAULT_DAILY_SEND_CAP
+    campaign_ttl: float = DEFAULT_CAMPAIGN_TTL
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -147,6 +168,8 @@ class Settings:
             country_rates=_rate_map(env, "OTPQ_COUNTRY_RATES"),
             bulk_reserve=_number(env, "OTPQ_BULK_RESERVE", DEFAULT_BULK_RESERVE),
             max_capacity_wait=_number(env, "OTPQ_MAX_CAPACITY_WAIT", DEFAULT_MAX_CAPACITY_WAIT),
+            daily_send_cap=_optional_int(env, "OTPQ_DAILY_SEND_CAP"),
+            campaign_ttl=_number(env, "OTPQ_CAMPAIGN_TTL", DEFAULT_CAMPAIGN_TTL, minimum=3600),
         )
         settings.check()
         return settings
