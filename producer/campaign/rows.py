@@ -67,13 +67,17 @@ def read_csv(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
         if len(set(names)) != len(names):
             raise BadFile("a column is named twice on line 1")
         width = len(names)
-        for cells in reader:
+        while True:
+            line = reader.line_num + 1  # where the record starts (a quoted cell may span lines)
+            cells = next(reader, None)
+            if cells is None:
+                return
             if not cells or (len(cells) == 1 and not cells[0].strip()):
                 continue  # blank line
             row: dict[str, Any] = dict(zip(names, cells, strict=False))
             if len(cells) > width:
                 row[""] = cells[width]  # reported as too many cells
-            yield reader.line_num, row
+            yield line, row
 
 
 def parse_row(line: int, row: Any, brand_name: str, source: str) -> SendRequest | InvalidRow:
