@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -67,7 +66,7 @@ def destinations(n: int) -> list[str]:
 
 def flush(url: str) -> None:
     client = redis.Redis.from_url(url)
-    client.flushall()
+    client.flushall(asynchronous=True)  # a million queued messages take a while to free
     client.close()
 
 
@@ -126,24 +125,27 @@ def campaign_start(settings: Settings, numbers: list[str]) -> tuple[float, float
     return elapsed, pushed[0], report.enqueued
 
 
-def rss_now_kb() -> int:
+def proc_status_kb(field: str) -> int:
+    """VmRSS (now) or VmHWM (peak) of this process. Not getrusage's ru_maxrss: Linux
+    carries the parent's peak across fork and exec, so a child would report the bench's."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1])
-    return 0
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def memory_child(path: str, url: str) -> None:
     """In a fresh process: start a campaign from a CSV and report peak RSS."""
     settings = Settings.from_env({"REDIS_URL": url, "OTPQ_SEND_RATE": "0"})
     campaigns = Campaigns(settings)
-    before = rss_now_kb()
+    before = proc_status_kb("VmRSS")
     started = time.perf_counter()
     report = campaigns.start_csv(path, brand_name=BRAND, source=SOURCE)
     elapsed = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KB on Linux
+    peak = proc_status_kb("VmHWM")
+    used = int(campaigns.redis.info("memory")["used_memory"])
     print(json.dumps({"before_kb": before, "peak_kb": peak, "seconds": elapsed,
-                      "enqueued": report.enqueued}))  # fmt: skip
+                      "enqueued": report.enqueued, "redis_bytes": used}))  # fmt: skip
 
 
 def write_csv(path: Path, n: int) -> None:
@@ -204,9 +206,13 @@ def main() -> None:
         for label, n, seconds, rate in rows:
             print(f"{label:<40}{n:>10,}{seconds:>10.1f}{rate:>10,.0f}{rate / naive:>9.1f}x")
         print(f"campaign start vs OtpClient.send loop: {(args.rows / whole) / client_rate:.1f}x")
+        sys.stdout.flush()
 
         print("\npeak RSS of `Campaigns.start_csv` in a fresh process")
-        print(f"{'rows':>12}{'RSS before MB':>15}{'peak RSS MB':>13}{'seconds':>10}{'rows/s':>10}")
+        print(
+            f"{'rows':>12}{'RSS before MB':>15}{'peak RSS MB':>13}{'seconds':>10}{'rows/s':>10}"
+            f"{'Redis B/row':>13}"
+        )
         sizes = sorted({min(100_000, args.memory_rows), args.memory_rows})
         for size in sizes:
             got = measure_memory(server.url, size, Path(tmp))
@@ -214,6 +220,8 @@ def main() -> None:
             print(
                 f"{size:>12,}{got['before_kb'] / 1024:>15.1f}{got['peak_kb'] / 1024:>13.1f}"
                 f"{got['seconds']:>10.1f}{size / got['seconds']:>10,.0f}"
+                f"{got['redis_bytes'] / size:>13,.0f}",
+                flush=True,
             )
 
 
