@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from producer.campaign.cli import add_commands as add_campaign_commands
 from producer.client import BrokerUnavailable, JobStatus, OtpClient
 from producer.outcomes import InvalidRequest
 from producer.settings import ConfigError, Settings
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     # Dispatched in main() before parsing; listed here for `otpq --help`.
     commands.add_parser("sandbox", help="run the Pinpoint sandbox alone (otpq sandbox --help)")
+    add_campaign_commands(commands)
     return parser
 
 

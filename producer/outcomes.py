@@ -26,6 +26,7 @@ one of the classes below, and its `reason` is the first word of its text::
       deadline run out
     redelivered after its worker died while the    FAILURE  uncertain  no       maybe once
       send was in flight (not sent blindly again)
+    its bulk campaign was cancelled before it ran  FAILURE  cancelled  no       no
     sent / verified (valid or not)                 SUCCESS  -          -        once
 
 Exception tree::
@@ -39,7 +40,8 @@ Exception tree::
      ├── ResendCooldown
      ├── PinpointRejected
      ├── GaveUp
-     └── Uncertain
+     ├── Uncertain
+     └── Cancelled
 
     Retrying is not final: it is the reason shown while a job waits for its next try.
 
@@ -135,6 +137,12 @@ class Uncertain(OtpqError):
     reason = "uncertain"
 
 
+class Cancelled(OtpqError):
+    """The send belonged to a bulk campaign that was cancelled before it was sent."""
+
+    reason = "cancelled"
+
+
 class Retrying(OtpqError):
     """Why a job is in RETRY: the transient error of its last attempt."""
 
@@ -154,6 +162,7 @@ REASONS: dict[str, type[OtpqError]] = {
         PinpointRejected,
         GaveUp,
         Uncertain,
+        Cancelled,
         Retrying,
     )
 }

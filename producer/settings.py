@@ -58,6 +58,11 @@ DEFAULT_RESEND_COOLDOWN = 30.0
 DEFAULT_IDEMPOTENCY_TTL = 24 * 3600
 #: Shortest OTPQ_HASH_KEY accepted: a short secret makes phone-number hashes guessable.
 HASH_KEY_MIN = 16
+#: Fleet-wide sends per UTC day a campaign may bring the day's total to; None = no cap.
+DEFAULT_DAILY_SEND_CAP: int | None = None
+#: How long a campaign's rows, counts and reference ids stay in Redis after its last
+#: start: users' answers arrive over days and still move its verified counts.
+DEFAULT_CAMPAIGN_TTL = 7 * 24 * 3600
 
 
 class ConfigError(ValueError):
@@ -84,6 +89,19 @@ def _port(env: Mapping[str, str], name: str, default: int | None) -> int | None:
     if not raw.isdigit() or not 1 <= int(raw) <= 65535:
         raise ConfigError(f"{name} must be a TCP port from 1 to 65535, got {raw[:20]!r}")
     return int(raw)
+
+
+def _optional_int(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw[:20]!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must be at least 0")
+    return value
 
 
 def parse_rate_map(text: str) -> dict[str, float]:
@@ -224,6 +242,9 @@ class Settings:
     idempotency_ttl: float = DEFAULT_IDEMPOTENCY_TTL
     #: OTPQ_METRICS_PORT: where each worker serves otpq's Prometheus metrics (unset = off).
     metrics_port: int | None = DEFAULT_METRICS_PORT
+    #: OTPQ_DAILY_SEND_CAP: checked (and reserved) when a campaign starts.
+    daily_send_cap: int | None = DEFAULT_DAILY_SEND_CAP
+    campaign_ttl: float = DEFAULT_CAMPAIGN_TTL
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -256,6 +277,8 @@ class Settings:
             max_capacity_wait=_number(env, "OTPQ_MAX_CAPACITY_WAIT", DEFAULT_MAX_CAPACITY_WAIT),
             **_abuse_settings(env),
             metrics_port=_port(env, "OTPQ_METRICS_PORT", DEFAULT_METRICS_PORT),
+            daily_send_cap=_optional_int(env, "OTPQ_DAILY_SEND_CAP"),
+            campaign_ttl=_number(env, "OTPQ_CAMPAIGN_TTL", DEFAULT_CAMPAIGN_TTL, minimum=3600),
         )
         settings.check()
         return settings

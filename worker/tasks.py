@@ -16,6 +16,7 @@ from celery import Task
 from producer.lanes import (
     BULK,
     CALLS_HEADER,
+    CAMPAIGN_HEADER,
     DEADLINE_HEADER,
     FAILURES_HEADER,
     INTERACTIVE,
@@ -35,7 +36,7 @@ from producer.outcomes import (
 )
 from producer.redaction import mask_number, redact_kwargs
 from producer.requests import SendRequest, VerifyRequest
-from worker import metrics
+from worker import campaign_hooks, metrics
 from worker.abuse import AbuseUnavailable
 from worker.app import app, settings
 from worker.backoff import full_jitter
@@ -111,6 +112,8 @@ class OtpTask(Task):
             CALLS_HEADER: calls,
             FAILURES_HEADER: failures,
         }
+        if campaign := campaign_hooks.campaign_of(self.request):
+            headers[CAMPAIGN_HEADER] = campaign
         raise self.retry(
             countdown=countdown, exc=Retrying(str(why)), max_retries=None, headers=headers
         )
@@ -182,6 +185,7 @@ def _parse(model: type[_R], args: tuple[Any, ...], kwargs: Any) -> _R:
 def send(self: OtpTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
     request = _parse(SendRequest, args, kwargs)
     deadline = self.check_deadline()
+    campaign_hooks.raise_if_cancelled(self)
     job_id = self.request.id
     self.admit(lambda: self.rt.abuse.admit_send(request, job_id))
     origination = request.origination_identity or settings.origination_identity
