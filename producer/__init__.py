@@ -2,6 +2,7 @@
 
 from producer.client import BrokerUnavailable, JobStatus, OtpClient
 from producer.outcomes import (
+    Cancelled,
     DestinationBlocked,
     DestinationLimited,
     DestinationLocked,
@@ -19,6 +20,7 @@ from producer.settings import ConfigError, Settings
 
 __all__ = [
     "BrokerUnavailable",
+    "Cancelled",
     "ConfigError",
     "DestinationBlocked",
     "DestinationLimited",

@@ -8,6 +8,7 @@ import producer
 EXPECTED = {
     "BrokerUnavailable",
     "ConfigError",
+    "Cancelled",
     "DestinationBlocked",
     "DestinationLimited",
     "DestinationLocked",
