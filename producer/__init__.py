@@ -2,12 +2,16 @@
 
 from producer.client import BrokerUnavailable, JobStatus, OtpClient
 from producer.outcomes import (
+    Cancelled,
+    DestinationBlocked,
     DestinationLimited,
+    DestinationLocked,
     GaveUp,
     InvalidRequest,
     JobExpired,
     OtpqError,
     PinpointRejected,
+    ResendCooldown,
     Uncertain,
 )
 from producer.refid import generate_ref_id
@@ -16,8 +20,11 @@ from producer.settings import ConfigError, Settings
 
 __all__ = [
     "BrokerUnavailable",
+    "Cancelled",
     "ConfigError",
+    "DestinationBlocked",
     "DestinationLimited",
+    "DestinationLocked",
     "GaveUp",
     "InvalidRequest",
     "JobExpired",
@@ -25,6 +32,7 @@ __all__ = [
     "OtpClient",
     "OtpqError",
     "PinpointRejected",
+    "ResendCooldown",
     "SendRequest",
     "Settings",
     "Uncertain",

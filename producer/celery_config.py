@@ -10,7 +10,7 @@ import ssl
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from kombu import Exchange, Queue
+from kombu import Queue
 
 from producer.lanes import BULK, DEFAULT_QUEUE, INTERACTIVE, SEND_TASK, VERIFY_TASK
 from producer.settings import DEFAULT_RESTORE_INTERVAL, ConfigError, Settings
@@ -24,14 +24,6 @@ CERT_REQS = {
     "none": ssl.CERT_NONE,
     "CERT_NONE": ssl.CERT_NONE,
 }
-
-
-def lane_queue(name: str) -> Queue:
-    """A queue fed through the default exchange: the message goes to the list named by
-    its routing key. Named exchanges route through binding keys in Redis; if those are
-    lost (a Redis restart without persistence, a FLUSHALL), kombu drops messages with
-    only a warning. The default exchange has no bindings to lose."""
-    return Queue(name, Exchange(""), routing_key=name)
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -67,7 +59,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "result_accept_content": ["json"],
         "result_expires": int(settings.result_ttl),
         "result_backend_thread_safe": True,
-        "task_queues": [lane_queue(INTERACTIVE), lane_queue(BULK)],
+        "task_queues": [Queue(INTERACTIVE), Queue(BULK)],
         "task_default_queue": DEFAULT_QUEUE,
         "task_routes": {SEND_TASK: {"queue": DEFAULT_QUEUE}, VERIFY_TASK: {"queue": DEFAULT_QUEUE}},
         "task_create_missing_queues": False,

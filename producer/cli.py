@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from producer.campaign.cli import add_commands as add_campaign_commands
 from producer.client import BrokerUnavailable, JobStatus, OtpClient
 from producer.outcomes import InvalidRequest
 from producer.settings import ConfigError, Settings
@@ -80,14 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--demo", action="store_true", help="send and verify one code once ready")
     up.set_defaults(run=_up, needs_client=False)
 
-    sandbox = commands.add_parser(
-        "sandbox",
-        help="run the Pinpoint sandbox alone",
-        description="Run the local Pinpoint stand-in (python -m sandbox). Options pass through.",
-        add_help=False,
-    )
-    sandbox.add_argument("args", nargs=argparse.REMAINDER, help="e.g. --port 4566")
-    sandbox.set_defaults(run=_sandbox, needs_client=False)
+    # Dispatched in main() before parsing; listed here for `otpq --help`.
+    commands.add_parser("sandbox", help="run the Pinpoint sandbox alone (otpq sandbox --help)")
+    add_campaign_commands(commands)
     return parser
 
 
@@ -95,12 +91,6 @@ def _up(args: argparse.Namespace) -> int:
     from producer.stack.up import run
 
     return run(os.environ, flower=not args.no_flower, demo=args.demo)
-
-
-def _sandbox(args: argparse.Namespace) -> int:
-    from sandbox.cli import main as sandbox_main
-
-    return sandbox_main(list(args.args))
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -195,6 +185,12 @@ def environment() -> dict[str, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sandbox"]:
+        # Everything after `sandbox` belongs to the sandbox's own parser (--help too).
+        from sandbox.cli import main as sandbox_main
+
+        return sandbox_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "needs_client", True):

@@ -18,14 +18,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
 from celery import Celery
 from celery.result import AsyncResult
 
 from producer.celery_config import celery_config, producer_config
+from producer.guards import Guards
 from producer.lanes import BULK, DEADLINE_HEADER, INTERACTIVE, QUEUES, SEND_TASK, VERIFY_TASK
 from producer.outcomes import InvalidRequest, OtpqError, reason_of
 from producer.redaction import redact_kwargs, redact_text
 from producer.requests import SendRequest, VerifyRequest
+from producer.sealing import Sealer
 from producer.settings import Settings
 
 #: Celery states, as a caller wants to read them.
@@ -81,6 +84,8 @@ class OtpClient:
     def __init__(self, settings: Settings | None = None, *, app: Celery | None = None) -> None:
         self.settings = settings or Settings.from_env()
         self.app = app or make_app(self.settings)
+        self.sealer = Sealer(self.settings.otp_keys)
+        self.guards = Guards(self.settings, self._redis)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> OtpClient:
@@ -91,22 +96,37 @@ class OtpClient:
     def send(self, destination: str, brand_name: str, source: str, **options: Any) -> str:
         """Queue one SendOTPMessage; returns the job id. See `SendRequest` for options.
 
-        `lane` ("interactive" or "bulk") and `deadline` (seconds from now) are job
-        options, not request fields.
+        `lane` ("interactive" or "bulk"), `deadline` (seconds from now) and
+        `idempotency_key` are job options, not request fields. A repeat of an
+        idempotency key within OTPQ_IDEMPOTENCY_TTL, or a second send for the same
+        destination and reference within OTPQ_RESEND_COOLDOWN, returns the first job's
+        id and queues nothing. A blocked country raises `DestinationBlocked`.
         """
         lane = options.pop("lane", "interactive")
         deadline = options.pop("deadline", None)
+        idempotency_key = options.pop("idempotency_key", None)
         request = SendRequest.from_kwargs(
             {"destination": destination, "brand_name": brand_name, "source": source, **options}
         )
-        return self._enqueue(SEND_TASK, request.to_kwargs(), lane=lane, deadline=deadline)
+        self.guards.check_country(request.destination)
+        return self._guarded(
+            SEND_TASK,
+            request.to_kwargs(),
+            lane=lane,
+            deadline=deadline,
+            idempotency_key=idempotency_key,
+            cooldown=(request.destination, request.ref_id),
+        )
 
     def verify(
         self, destination: str, otp: str, brand_name: str, source: str, **options: Any
     ) -> str:
-        """Queue one VerifyOTPMessage; returns the job id. Poll for `result["valid"]`."""
+        """Queue one VerifyOTPMessage; returns the job id. Poll for `result["valid"]`.
+
+        The code travels sealed with OTPQ_OTP_KEYS (producer/sealing.py)."""
         lane = options.pop("lane", "interactive")
         deadline = options.pop("deadline", None)
+        idempotency_key = options.pop("idempotency_key", None)
         request = VerifyRequest.from_kwargs(
             {
                 "destination": destination,
@@ -116,10 +136,56 @@ class OtpClient:
                 **options,
             }
         )
-        return self._enqueue(VERIFY_TASK, request.to_kwargs(), lane=lane, deadline=deadline)
+        return self._guarded(
+            VERIFY_TASK,
+            self.sealer.seal_kwargs(request.to_kwargs()),
+            lane=lane,
+            deadline=deadline,
+            idempotency_key=idempotency_key,
+        )
+
+    def _guarded(
+        self,
+        task: str,
+        kwargs: dict[str, Any],
+        *,
+        lane: str,
+        deadline: float | None,
+        idempotency_key: str | None,
+        cooldown: tuple[str, str] | None = None,
+    ) -> str:
+        """One enqueue behind the idempotency key and the resend cooldown (producer/guards.py)."""
+        job_id = str(uuid.uuid4())
+        try:
+            held = self.guards.reserve(
+                job_id, task=task, idempotency_key=idempotency_key, cooldown=cooldown
+            )
+        except redis.RedisError as exc:
+            raise BrokerUnavailable(redact_text(f"could not queue {task}: {exc}")) from None
+        if held.repeat_of:
+            return held.repeat_of
+        try:
+            return self._enqueue(task, kwargs, lane=lane, deadline=deadline, job_id=job_id)
+        except BaseException:
+            held.release()
+            raise
+
+    def _redis(self) -> redis.Redis:
+        """The guards' own connection, bounded by the same timeout as the broker's."""
+        return redis.Redis.from_url(
+            self.settings.redis_url,
+            socket_timeout=self.settings.redis_timeout,
+            socket_connect_timeout=self.settings.redis_timeout,
+        )
 
     def _enqueue(
-        self, task: str, kwargs: dict[str, Any], *, lane: str, deadline: float | None
+        self,
+        task: str,
+        kwargs: dict[str, Any],
+        *,
+        lane: str,
+        deadline: float | None,
+        job_id: str | None = None,
     ) -> str:
         queue = _queue_for(lane)
         if deadline is None:
@@ -130,7 +196,7 @@ class OtpClient:
             )
         if isinstance(deadline, bool) or not isinstance(deadline, int | float) or deadline <= 0:
             raise InvalidRequest("deadline", "must be a positive number of seconds")
-        job_id = str(uuid.uuid4())
+        job_id = job_id or str(uuid.uuid4())
         try:
             self.app.send_task(
                 task,
@@ -179,6 +245,8 @@ class OtpClient:
 
     def close(self) -> None:
         self.app.close()
+        if "redis" in self.guards.__dict__:
+            self.guards.redis.close()
 
 
 def _queue_for(lane: str) -> str:

@@ -25,3 +25,6 @@ DEADLINE_HEADER = "otpq_deadline"
 #: waiting for capacity and 429s do not).
 CALLS_HEADER = "otpq_calls"
 FAILURES_HEADER = "otpq_failures"
+#: Message header naming the bulk campaign a send belongs to: the worker reports the
+#: row's outcome to that campaign and skips the send once the campaign is cancelled.
+CAMPAIGN_HEADER = "otpq_campaign"

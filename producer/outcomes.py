@@ -7,6 +7,16 @@ one of the classes below, and its `reason` is the first word of its text::
     input invalid (our validation)                 FAILURE  invalid    no       no
     job older than its deadline                    FAILURE  expired    no       no
     destination over its budget                    FAILURE  limited    no       no
+      (OTPQ_DESTINATION_SENDS)
+    destination country not allowed                FAILURE  blocked    no       no
+      (OTPQ_ALLOWED/DENIED_COUNTRIES; the producer
+      raises it before queueing)
+    destination over its failed-verify cap         FAILURE  locked     no       no
+      (OTPQ_VERIFY_FAILURES)
+    a send by name repeats one for the same        FAILURE  cooldown   no       no
+      destination and reference within
+      OTPQ_RESEND_COOLDOWN (the producer returns
+      the first job's id instead)
     refused by Pinpoint (400/403/404/405/413,      FAILURE  rejected   no       once
       PERMANENT_FAILURE, OPT_OUT, DUPLICATE)
     transient (429, 5xx, connection error or       RETRY    -          yes      per attempt
@@ -16,17 +26,22 @@ one of the classes below, and its `reason` is the first word of its text::
       deadline run out
     redelivered after its worker died while the    FAILURE  uncertain  no       maybe once
       send was in flight (not sent blindly again)
+    its bulk campaign was cancelled before it ran  FAILURE  cancelled  no       no
     sent / verified (valid or not)                 SUCCESS  -          -        once
 
 Exception tree::
 
     OtpqError
      ├── InvalidRequest  (also a ValueError: raised by the producer before queueing)
+     │    └── DestinationBlocked  (field "destination")
      ├── JobExpired
      ├── DestinationLimited
+     ├── DestinationLocked
+     ├── ResendCooldown
      ├── PinpointRejected
      ├── GaveUp
-     └── Uncertain
+     ├── Uncertain
+     └── Cancelled
 
     Retrying is not final: it is the reason shown while a job waits for its next try.
 
@@ -69,7 +84,31 @@ class JobExpired(OtpqError):
 
 
 class DestinationLimited(OtpqError):
+    """The destination used up a send budget (OTPQ_DESTINATION_SENDS)."""
+
     reason = "limited"
+
+
+class DestinationBlocked(InvalidRequest):
+    """The destination's country is not allowed (OTPQ_ALLOWED_COUNTRIES or
+    OTPQ_DENIED_COUNTRIES): SMS pumping protection. An InvalidRequest on field
+    `destination`, so a form that reports bad input reports this too."""
+
+    reason = "blocked"
+
+
+class DestinationLocked(OtpqError):
+    """Too many failed verifies for this destination, across all its codes
+    (OTPQ_VERIFY_FAILURES): somebody may be guessing."""
+
+    reason = "locked"
+
+
+class ResendCooldown(OtpqError):
+    """A send enqueued by name repeats one for the same destination and reference
+    within OTPQ_RESEND_COOLDOWN; the detail names the first job, whose code stands."""
+
+    reason = "cooldown"
 
 
 class PinpointRejected(OtpqError):
@@ -98,6 +137,12 @@ class Uncertain(OtpqError):
     reason = "uncertain"
 
 
+class Cancelled(OtpqError):
+    """The send belonged to a bulk campaign that was cancelled before it was sent."""
+
+    reason = "cancelled"
+
+
 class Retrying(OtpqError):
     """Why a job is in RETRY: the transient error of its last attempt."""
 
@@ -111,9 +156,13 @@ REASONS: dict[str, type[OtpqError]] = {
         InvalidRequest,
         JobExpired,
         DestinationLimited,
+        DestinationBlocked,
+        DestinationLocked,
+        ResendCooldown,
         PinpointRejected,
         GaveUp,
         Uncertain,
+        Cancelled,
         Retrying,
     )
 }

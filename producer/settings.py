@@ -7,6 +7,8 @@ botocore's `AWS_ENDPOINT_URL_PINPOINT` are read by botocore itself, untouched.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import os
 from collections.abc import Mapping
@@ -45,6 +47,26 @@ DEFAULT_MAX_CAPACITY_WAIT = 10.0
 #: `unacked_restore_interval`, with its throttle set to 1 so this is the whole period).
 #: A dead worker's job is back in a queue within visibility timeout + this.
 DEFAULT_RESTORE_INTERVAL = 5.0
+#: Port of the worker's own Prometheus endpoint (OTPQ_METRICS_PORT); None = not served.
+DEFAULT_METRICS_PORT: int | None = None
+
+# -- abuse limits and secrets (docs/security.md) ----------------------------------
+#: Sends per destination: at most 5 in 15 minutes and 10 a day ("LIMIT/SECONDS, ...").
+DEFAULT_DESTINATION_SENDS = "5/900,10/86400"
+#: Failed verifies per destination across all its codes before it is `locked`.
+DEFAULT_VERIFY_FAILURES = "10/86400"
+#: A second send for the same destination and reference within this many seconds
+#: returns the first job instead of texting again (0 = off).
+DEFAULT_RESEND_COOLDOWN = 30.0
+#: How long an idempotency key keeps returning its first job id.
+DEFAULT_IDEMPOTENCY_TTL = 24 * 3600
+#: Shortest OTPQ_HASH_KEY accepted: a short secret makes phone-number hashes guessable.
+HASH_KEY_MIN = 16
+#: Fleet-wide sends per UTC day a campaign may bring the day's total to; None = no cap.
+DEFAULT_DAILY_SEND_CAP: int | None = None
+#: How long a campaign's rows, counts and reference ids stay in Redis after its last
+#: start: users' answers arrive over days and still move its verified counts.
+DEFAULT_CAMPAIGN_TTL = 7 * 24 * 3600
 
 
 class ConfigError(ValueError):
@@ -61,6 +83,28 @@ def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float
         raise ConfigError(f"{name} must be a number, got {raw[:20]!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}")
+    return value
+
+
+def _port(env: Mapping[str, str], name: str, default: int | None) -> int | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise ConfigError(f"{name} must be a TCP port from 1 to 65535, got {raw[:20]!r}")
+    return int(raw)
+
+
+def _optional_int(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw[:20]!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must be at least 0")
     return value
 
 
@@ -89,6 +133,69 @@ def parse_rate_map(text: str) -> dict[str, float]:
             raise ValueError(f"bad rate entry {entry!r}: {key!r} is given twice")
         rates[key] = rate
     return rates
+
+
+def parse_budgets(text: str) -> tuple[tuple[int, float], ...]:
+    """Parse ``"5/900, 10/86400"`` into ``((5, 900.0), (10, 86400.0))``: at most LIMIT
+    per SECONDS, every window at once. ``"0"`` or ``"off"`` means no limit."""
+    if text.strip().lower() in ("0", "off"):
+        return ()
+    budgets: list[tuple[int, float]] = []
+    for raw in text.split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        limit, sep, window = entry.partition("/")
+        try:
+            parsed = (int(limit), float(window)) if sep else None
+        except ValueError:
+            parsed = None
+        if parsed is None or parsed[0] < 1 or not math.isfinite(parsed[1]) or parsed[1] <= 0:
+            raise ValueError(f"bad budget {entry!r}: expected LIMIT/SECONDS like 5/900")
+        budgets.append(parsed)
+    return tuple(sorted(budgets, key=lambda b: b[1]))
+
+
+def _budgets(env: Mapping[str, str], name: str, default: str) -> tuple[tuple[int, float], ...]:
+    raw = env.get(name)
+    try:
+        return parse_budgets(default if raw is None or not raw.strip() else raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
+def _countries(env: Mapping[str, str], name: str) -> frozenset[str]:
+    import phonenumbers
+
+    codes = frozenset(c.strip().upper() for c in (env.get(name) or "").split(",") if c.strip())
+    unknown = sorted(codes - phonenumbers.SUPPORTED_REGIONS)
+    if unknown:
+        raise ConfigError(f"{name}: unknown region codes {', '.join(unknown)} (use US, GB, ...)")
+    return codes
+
+
+def _fernet_keys(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated Fernet keys (url-safe base64 of 32 bytes); never echoed back."""
+    keys = tuple(k.strip() for k in (env.get(name) or "").split(",") if k.strip())
+    for i, key in enumerate(keys, 1):
+        try:
+            ok = len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32
+        except (binascii.Error, ValueError, UnicodeEncodeError):
+            ok = False
+        if not ok:
+            raise ConfigError(
+                f"{name}: key #{i} is not a Fernet key (generate one with "
+                "`python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())'`)"
+            )
+    return keys
+
+
+def _secret(env: Mapping[str, str], name: str, min_len: int) -> str | None:
+    value = (env.get(name) or "").strip()
+    if value and len(value) < min_len:
+        raise ConfigError(f"{name} must be at least {min_len} characters")
+    return value or None
 
 
 def _rate_map(env: Mapping[str, str], name: str) -> dict[str, float]:
@@ -121,12 +228,32 @@ class Settings:
     #: OTPQ_COUNTRY_RATES, "US=10, GB=5" (region codes or calling codes like 44).
     country_rates: Mapping[str, float] = field(default_factory=dict)
     bulk_reserve: float = DEFAULT_BULK_RESERVE
+    #: OTPQ_READY_FILE: the worker creates it once consuming, removes it on shutdown.
+    ready_file: str | None = None
     max_capacity_wait: float = DEFAULT_MAX_CAPACITY_WAIT
     #: TLS to Redis (`rediss://` URLs): CA bundle, client certificate and key. URL query
     #: parameters (`ssl_ca_certs=...`) take precedence.
     redis_ca_certs: str | None = None
     redis_certfile: str | None = None
     redis_keyfile: str | None = None
+    #: OTPQ_OTP_KEYS: Fernet keys; the first seals OTPs in messages, all of them open.
+    otp_keys: tuple[str, ...] = ()
+    #: OTPQ_HASH_KEY: HMAC secret that turns numbers into Redis key names.
+    hash_key: str | None = None
+    #: OTPQ_DESTINATION_SENDS: ((limit, seconds), ...) per destination.
+    destination_sends: tuple[tuple[int, float], ...] = parse_budgets(DEFAULT_DESTINATION_SENDS)
+    #: OTPQ_VERIFY_FAILURES: ((limit, seconds), ...) failed verifies per destination.
+    verify_failures: tuple[tuple[int, float], ...] = parse_budgets(DEFAULT_VERIFY_FAILURES)
+    #: OTPQ_ALLOWED_COUNTRIES / OTPQ_DENIED_COUNTRIES: region codes (US, CA, ...).
+    allowed_countries: frozenset[str] = frozenset()
+    denied_countries: frozenset[str] = frozenset()
+    resend_cooldown: float = DEFAULT_RESEND_COOLDOWN
+    idempotency_ttl: float = DEFAULT_IDEMPOTENCY_TTL
+    #: OTPQ_METRICS_PORT: where each worker serves otpq's Prometheus metrics (unset = off).
+    metrics_port: int | None = DEFAULT_METRICS_PORT
+    #: OTPQ_DAILY_SEND_CAP: checked (and reserved) when a campaign starts.
+    daily_send_cap: int | None = DEFAULT_DAILY_SEND_CAP
+    campaign_ttl: float = DEFAULT_CAMPAIGN_TTL
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -155,10 +282,15 @@ class Settings:
             origination_rates=_rate_map(env, "OTPQ_ORIGINATION_RATES"),
             country_rates=_rate_map(env, "OTPQ_COUNTRY_RATES"),
             bulk_reserve=_number(env, "OTPQ_BULK_RESERVE", DEFAULT_BULK_RESERVE),
+            ready_file=env.get("OTPQ_READY_FILE") or None,
             max_capacity_wait=_number(env, "OTPQ_MAX_CAPACITY_WAIT", DEFAULT_MAX_CAPACITY_WAIT),
             redis_ca_certs=env.get("OTPQ_REDIS_CA_CERTS") or None,
             redis_certfile=env.get("OTPQ_REDIS_CERTFILE") or None,
             redis_keyfile=env.get("OTPQ_REDIS_KEYFILE") or None,
+            **_abuse_settings(env),
+            metrics_port=_port(env, "OTPQ_METRICS_PORT", DEFAULT_METRICS_PORT),
+            daily_send_cap=_optional_int(env, "OTPQ_DAILY_SEND_CAP"),
+            campaign_ttl=_number(env, "OTPQ_CAMPAIGN_TTL", DEFAULT_CAMPAIGN_TTL, minimum=3600),
         )
         settings.check()
         return settings
@@ -176,3 +308,17 @@ class Settings:
                 "(OTPQ_RETRY_CAP or OTPQ_MAX_CAPACITY_WAIT, plus OTPQ_CONNECT_TIMEOUT and "
                 "OTPQ_READ_TIMEOUT), or a job held by a live worker is delivered again"
             )
+
+
+def _abuse_settings(env: Mapping[str, str]) -> dict[str, object]:
+    """The secrets and abuse limits (docs/security.md), kept apart from the rest."""
+    return {
+        "otp_keys": _fernet_keys(env, "OTPQ_OTP_KEYS"),
+        "hash_key": _secret(env, "OTPQ_HASH_KEY", HASH_KEY_MIN),
+        "destination_sends": _budgets(env, "OTPQ_DESTINATION_SENDS", DEFAULT_DESTINATION_SENDS),
+        "verify_failures": _budgets(env, "OTPQ_VERIFY_FAILURES", DEFAULT_VERIFY_FAILURES),
+        "allowed_countries": _countries(env, "OTPQ_ALLOWED_COUNTRIES"),
+        "denied_countries": _countries(env, "OTPQ_DENIED_COUNTRIES"),
+        "resend_cooldown": _number(env, "OTPQ_RESEND_COOLDOWN", DEFAULT_RESEND_COOLDOWN),
+        "idempotency_ttl": _number(env, "OTPQ_IDEMPOTENCY_TTL", DEFAULT_IDEMPOTENCY_TTL, minimum=1),
+    }

@@ -47,6 +47,12 @@ class _Server(ThreadingHTTPServer):
         self.sockets_lock = threading.Lock()
         super().__init__(address, _Handler)
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that hangs up (a killed worker) is normal here, not a traceback."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
     def close_open_connections(self) -> None:
         """Hang up on idle keep-alive clients so ``stop`` leaves no thread behind."""
         with self.sockets_lock:

@@ -7,13 +7,15 @@ job held by a crashed worker is delivered again.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from celery import Celery, signals
 
 from producer.celery_config import celery_config
 from producer.settings import Settings
-from worker import logs
+from worker import events, logs
+from worker import metrics as _metrics  # noqa: F401  (connects its signal receivers)
 
 #: Threads per worker process: enough to cover rate × Pinpoint latency.
 DEFAULT_CONCURRENCY = 16
@@ -52,7 +54,40 @@ app.conf.update(
 )
 
 
+@signals.worker_init.connect
+@signals.worker_process_init.connect
+def _warm_up(**_: Any) -> None:
+    """Build the boto3 client and Redis pool before the first job, not inside it.
+
+    Built lazily, the first jobs would take their rate-limit tokens and only then spend
+    a hundred milliseconds building a client: their requests reach Pinpoint bunched
+    together, and a quota equal to ours answers 429.
+    """
+    from worker.runtime import runtime
+
+    rt = runtime(settings, pool_size=app.conf.worker_concurrency or DEFAULT_CONCURRENCY)
+    rt.gateway  # noqa: B018  (cached: builds the client)
+    rt.throttle  # noqa: B018
+
+
+@signals.worker_ready.connect
+def _mark_ready(**_: Any) -> None:
+    """Touch OTPQ_READY_FILE once consuming: a readiness probe for supervisors."""
+    if settings.ready_file:
+        Path(settings.ready_file).touch()
+
+
+@signals.worker_shutdown.connect
+def _mark_stopping(**_: Any) -> None:
+    if settings.ready_file:
+        Path(settings.ready_file).unlink(missing_ok=True)
+
+
 @signals.after_setup_logger.connect
 @signals.after_setup_task_logger.connect
 def _scrub_logs(logger: Any = None, **_: Any) -> None:
     logs.install(logger)
+
+
+# `celery -A worker flower` imports this module: scrub events before Flower keeps them.
+events.install_flower_filter()

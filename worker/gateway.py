@@ -31,6 +31,7 @@ from botocore.exceptions import (
 from producer.redaction import redact_text
 from producer.requests import SendRequest, VerifyRequest
 from producer.settings import Settings
+from worker import metrics
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ class PinpointGateway:
         )
         region = settings.region or FALLBACK_REGION
         client = boto3.session.Session().client("pinpoint", region_name=region, config=config)
+        metrics.instrument(client)
         return cls(client, settings.application_id, settings.origination_identity)
 
     def send(self, request: SendRequest) -> Delivery:

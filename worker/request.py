@@ -1,4 +1,4 @@
-"""Worker-side redaction of task arguments.
+"""Worker-side redaction of task arguments, and the lane on every task event.
 
 `argsrepr`/`kwargsrepr` are written by whichever client sent the message, and a
 plain Celery client in another codebase sends the real ones: a phone number and,
@@ -8,16 +8,22 @@ clean whoever enqueued.
 
 It also turns a malformed body into an `invalid` job instead of a dead worker (see
 `well_formed`), and never lets a job be dropped by a rejection (see `reject`).
+
+Only a client's `task-sent` event says which lane (routing key) a job took, and our
+producer does not send one; the worker adds it to the events it sends itself, so
+Flower shows the lane for every job, and the runtime of failed ones too.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from celery.worker.request import Request
 
 from producer.redaction import redact_kwargs, redact_text
+from worker.events import scrub_event
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +69,17 @@ class RedactedRequest(Request):
         the reject fails too and the message stays in kombu's unacked set, from which
         a live worker's sweep returns it after the visibility timeout."""
         super().reject(requeue=True)
+
+    def send_event(self, type: str, **fields: Any) -> None:
+        info = self.delivery_info or {}
+        fields.setdefault("routing_key", info.get("routing_key"))
+        fields.setdefault("exchange", info.get("exchange"))
+        if type == "task-failed" and self.time_start and "runtime" not in fields:
+            # Celery reports runtime only for successes; Flower shows failures' too.
+            fields["runtime"] = max(0.0, time.time() - self.time_start)
+        clean = scrub_event({"type": type, **fields})
+        clean.pop("type")
+        super().send_event(type, **clean)
 
 
 def _id(message: Any) -> str:

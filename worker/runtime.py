@@ -15,7 +15,9 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from producer.celery_config import redis_tls
+from producer.sealing import Sealer
 from producer.settings import Settings
+from worker.abuse import Abuse
 from worker.claims import SendClaims
 from worker.gateway import PinpointGateway
 from worker.ratelimit import RateLimiter
@@ -51,6 +53,14 @@ class Runtime:
     @cached_property
     def claims(self) -> SendClaims:
         return SendClaims.from_settings(self.redis, self.settings)
+
+    @cached_property
+    def abuse(self) -> Abuse:
+        return Abuse(self.redis, self.settings)
+
+    @cached_property
+    def sealer(self) -> Sealer:
+        return Sealer(self.settings.otp_keys)
 
 
 _current: tuple[int, Runtime] | None = None

@@ -8,6 +8,7 @@ producer.outcomes' table.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
 from celery import Task
@@ -15,8 +16,10 @@ from celery import Task
 from producer.lanes import (
     BULK,
     CALLS_HEADER,
+    CAMPAIGN_HEADER,
     DEADLINE_HEADER,
     FAILURES_HEADER,
+    INTERACTIVE,
     SEND_TASK,
     VERIFY_TASK,
 )
@@ -26,12 +29,15 @@ from producer.outcomes import (
     JobExpired,
     OtpqError,
     PinpointRejected,
+    ResendCooldown,
     Retrying,
     Uncertain,
     reason_of,
 )
 from producer.redaction import mask_number, redact_kwargs
 from producer.requests import SendRequest, VerifyRequest
+from worker import campaign_hooks, metrics
+from worker.abuse import AbuseUnavailable
 from worker.app import app, settings
 from worker.backoff import full_jitter
 from worker.gateway import Permanent, Transient
@@ -106,6 +112,8 @@ class OtpTask(Task):
             CALLS_HEADER: calls,
             FAILURES_HEADER: failures,
         }
+        if campaign := campaign_hooks.campaign_of(self.request):
+            headers[CAMPAIGN_HEADER] = campaign
         raise self.retry(
             countdown=countdown, exc=Retrying(str(why)), max_retries=None, headers=headers
         )
@@ -133,12 +141,38 @@ class OtpTask(Task):
             if fail_open:
                 return 0.0
             self.again(1.0, Retrying("rate limiter unavailable"), calls=calls, failures=failures)
+        metrics.observe_capacity_wait(BULK if self.bulk else INTERACTIVE, capacity.waited)
         if capacity.granted:
             return capacity.waited
         countdown = min(capacity.retry_after, CAPACITY_RECHECK_CAP)
         if time.time() + countdown >= deadline:
             raise JobExpired("no rate-limit capacity before the deadline")
         self.again(countdown, Retrying("waiting for capacity"), calls=calls, failures=failures)
+
+    def admit(self, check: Callable[[], None]) -> None:
+        """Abuse limits (worker/abuse.py). If Redis cannot answer, try again shortly:
+        never send unchecked."""
+        try:
+            check()
+        except AbuseUnavailable:
+            calls, failures = self._count(CALLS_HEADER), self._count(FAILURES_HEADER)
+            self.again(1.0, Retrying("abuse limits unavailable"), calls=calls, failures=failures)
+
+    def on_failure(self, exc: Any, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        """Give back the abuse slot of a job that ended without using it: a verify that
+        verified nothing; a send that expired before its first call or that Pinpoint
+        refused (no SMS). A send that may have reached Pinpoint keeps its slot."""
+        destination = kwargs.get("destination") if isinstance(kwargs, dict) else None
+        if not isinstance(destination, str) or not isinstance(exc, OtpqError):
+            return
+        if isinstance(exc, InvalidRequest):
+            return  # refused before any slot was taken
+        if self.name == VERIFY_TASK:
+            self.rt.abuse.refund_verify(destination, task_id)
+        elif isinstance(exc, PinpointRejected) or (
+            isinstance(exc, JobExpired | ResendCooldown) and self._count(CALLS_HEADER) == 0
+        ):
+            self.rt.abuse.refund_send(destination, task_id)
 
 
 def _parse(model: type[_R], args: tuple[Any, ...], kwargs: Any) -> _R:
@@ -151,7 +185,9 @@ def _parse(model: type[_R], args: tuple[Any, ...], kwargs: Any) -> _R:
 def send(self: OtpTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
     request = _parse(SendRequest, args, kwargs)
     deadline = self.check_deadline()
+    campaign_hooks.raise_if_cancelled(self)
     job_id = self.request.id
+    self.admit(lambda: self.rt.abuse.admit_send(request, job_id))
     origination = request.origination_identity or settings.origination_identity
     buckets = self.rt.throttle.buckets(request, origination)
     self.capacity(buckets, deadline, fail_open=False)
@@ -184,8 +220,9 @@ def send(self: OtpTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
 
 @app.task(name=VERIFY_TASK, bind=True, base=OtpTask)
 def verify(self: OtpTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    request = _parse(VerifyRequest, args, kwargs)
+    request = _parse(VerifyRequest, args, self.rt.sealer.open_kwargs(kwargs))
     deadline = self.check_deadline()
+    self.admit(lambda: self.rt.abuse.admit_verify(request, self.request.id))
     buckets = self.rt.throttle.buckets(request, None)
     self.capacity(buckets, deadline, fail_open=True)
     calls = self._count(CALLS_HEADER) + 1
@@ -195,6 +232,7 @@ def verify(self: OtpTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
         self.retry_or_give_up(error, buckets, calls=calls)
     except Permanent as error:
         raise PinpointRejected(str(error)) from None
+    self.rt.abuse.verified(request, valid=valid)
     return {
         "job_id": self.request.id,
         "valid": valid,

@@ -4,9 +4,13 @@ Every request that reaches Pinpoint takes one token from each bucket that applie
 the operation's (OTPQ_SEND_RATE / OTPQ_VERIFY_RATE), its origination identity's
 (OTPQ_ORIGINATION_RATES) and its destination country's (OTPQ_COUNTRY_RATES).
 
-Lanes: an interactive job sleeps in its slot for at most OTPQ_MAX_CAPACITY_WAIT and
-takes tokens first; a bulk job never sleeps (it is rescheduled with a countdown, so
-no slot is parked) and must leave OTPQ_BULK_RESERVE of each burst for interactive.
+Lanes: a job sleeps in its slot for its token, at most OTPQ_MAX_CAPACITY_WAIT, then is
+rescheduled. Sleeping in the slot (not rescheduling at once) is what keeps a bulk
+backlog in Redis instead of in worker memory, and keeps the fleet from spinning. A
+bulk job must also leave OTPQ_BULK_RESERVE of each burst for interactive work, so an
+interactive job finds a token waiting however long the bulk backlog. Interactive
+latency is then bounded by slots: run the interactive-only worker profile
+(`-Q otp.interactive`) so no interactive slot ever holds a sleeping bulk job.
 
 If Redis cannot answer the limiter, sends fail closed (the job is retried later, not
 sent unmetered: an SMS bill has no undo) and verifies fail open (Pinpoint's own quota
@@ -25,6 +29,20 @@ import phonenumbers
 from producer.requests import SendRequest, VerifyRequest
 from producer.settings import Settings
 from worker.ratelimit import Bucket, LimiterUnavailable, RateLimiter
+
+#: Seconds of each burst held back (at least one token): a token is taken some
+#: milliseconds before its request reaches Pinpoint, and that delay varies with load;
+#: without slack, requests taken an interval apart arrive closer together and draw a 429
+#: from a quota equal to ours. The steady rate is unchanged; only the first burst shrinks.
+JITTER_HEADROOM = 0.1
+
+
+def bucket(name: str, rate: float | None) -> Bucket:
+    """A bucket of `rate`/s whose burst is one second of the rate, less the headroom."""
+    if not rate:
+        return Bucket(name, None)
+    held_back = max(1.0, rate * JITTER_HEADROOM)
+    return Bucket(name, rate, burst=max(1.0, rate - held_back))
 
 
 @dataclass(frozen=True)
@@ -51,34 +69,34 @@ class Throttle:
         self, request: SendRequest | VerifyRequest, origination: str | None
     ) -> list[Bucket]:
         if isinstance(request, SendRequest):
-            found = [Bucket("send", self.settings.send_rate or None)]
+            found = [bucket("send", self.settings.send_rate)]
             rate = self.settings.origination_rates.get(origination or "")
             if origination and rate:
-                found.append(Bucket(f"oid:{origination}", rate))
+                found.append(bucket(f"oid:{origination}", rate))
         else:
-            found = [Bucket("verify", self.settings.verify_rate or None)]
+            found = [bucket("verify", self.settings.verify_rate)]
         if self.settings.country_rates:
             for key in _country_keys(request.destination):
                 rate = self.settings.country_rates.get(key)
                 if rate:
-                    found.append(Bucket(f"cc:{key.lower()}", rate))
+                    found.append(bucket(f"cc:{key.lower()}", rate))
                     break
         return [b for b in found if b.limited]
 
     def take(self, buckets: list[Bucket], *, bulk: bool, deadline: float | None) -> Capacity:
-        """Interactive: wait in the slot, bounded. Bulk: one try, never sleeps."""
+        """Wait in the slot for a token from every bucket, bounded; bulk leaves a reserve."""
         if not buckets:
             return Capacity(granted=True)
-        if bulk:
-            decision = self.limiter.acquire(buckets, reserve=self.settings.bulk_reserve)
-            return Capacity(decision.granted, retry_after=decision.retry_after)
+        reserve = self.settings.bulk_reserve if bulk else 0.0
         hold_until = time.time() + self.settings.max_capacity_wait
         granted, waited = self.limiter.wait(
-            buckets, deadline=min(deadline, hold_until) if deadline else hold_until
+            buckets,
+            deadline=min(deadline, hold_until) if deadline else hold_until,
+            reserve=reserve,
         )
         if granted:
             return Capacity(True, waited=waited)
-        decision = self.limiter.acquire(buckets)
+        decision = self.limiter.acquire(buckets, reserve=reserve)
         return Capacity(decision.granted, waited=waited, retry_after=decision.retry_after)
 
     def throttled(self, buckets: list[Bucket]) -> None:

@@ -120,13 +120,18 @@ class RedisServer:
         return cmd
 
     def start(self, timeout: float = DEFAULT_START_TIMEOUT) -> RedisServer:
+        self.dir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RedisServerError(f"redis-server exited with {self.process.returncode}")
+                log = self.dir / "redis.log"
+                tail = log.read_text(errors="replace")[-500:] if log.exists() else ""
+                raise RedisServerError(
+                    f"redis-server exited with {self.process.returncode}: {tail.strip()}"
+                )
             if self.ping():
                 return self
             time.sleep(0.02)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -28,8 +29,10 @@ from urllib.request import urlopen
 from producer.stack.redis_server import RedisServer, free_port
 from producer.stack.worker_process import WorkerProcess
 
-#: Where a running `otpq up` tells other shells how to reach it.
-DISCOVERY_FILE = Path(tempfile.gettempdir()) / "otpq-up.json"
+#: Where a running `otpq up` tells other shells how to reach it (OTPQ_UP_FILE overrides).
+DISCOVERY_FILE = Path(
+    os.environ.get("OTPQ_UP_FILE") or Path(tempfile.gettempdir()) / "otpq-up.json"
+)
 SANDBOX_APP_ID = "otpq-sandbox"
 SANDBOX_ORIGINATION = "+18005550100"
 #: A number the demo texts; the sandbox delivers nothing, real AWS would.
@@ -117,22 +120,40 @@ def start(
 ) -> Stack:
     stack = Stack()
     try:
+        _secrets(stack, base_env)
         _start_redis(stack, base_env, say)
         _start_pinpoint(stack, base_env, say)
         stack.worker = WorkerProcess(
             {**base_env, **stack.env},
-            name="up",
+            name="general",
             concurrency=concurrency,
             log_path=stack.workdir / "worker.log",
         ).start()
         say(f"worker     {stack.worker.name}@{socket.gethostname()}  (log {stack.worker.log_path})")
         if flower:
             _start_flower(stack, base_env, say)
-        DISCOVERY_FILE.write_text(json.dumps({"pid": os.getpid(), "env": stack.env}))
+        _write_private(DISCOVERY_FILE, json.dumps({"pid": os.getpid(), "env": stack.env}))
     except BaseException:
         stack.stop()
         raise
     return stack
+
+
+def _secrets(stack: Stack, base_env: Mapping[str, str]) -> None:
+    """The stack's OTP sealing key and hashing secret: the caller's if set, else new
+    ones, so the producer, the worker and `otpq` in another shell all share them."""
+    from producer.sealing import generate_key
+
+    stack.env["OTPQ_OTP_KEYS"] = base_env.get("OTPQ_OTP_KEYS") or generate_key()
+    stack.env["OTPQ_HASH_KEY"] = base_env.get("OTPQ_HASH_KEY") or secrets.token_urlsafe(32)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """The discovery file holds the stack's keys: readable by this user only."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
 
 
 def _start_redis(stack: Stack, base_env: Mapping[str, str], say: Say) -> None:

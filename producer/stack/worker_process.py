@@ -1,7 +1,7 @@
 """Run `celery -A worker worker` as a child process: for `otpq up`, tests and benchmarks.
 
 A subprocess, never an import: the producer side must not import the worker (or
-boto3). Readiness is Celery's own "ready." log line, not a sleep.
+boto3). Readiness is the worker's OTPQ_READY_FILE appearing (whatever the log level), not a sleep.
 """
 
 from __future__ import annotations
@@ -35,11 +35,12 @@ class WorkerProcess:
         loglevel: str = "info",
         extra_args: Sequence[str] = (),
         log_path: str | Path | None = None,
+        app: str = "worker",
     ) -> None:
         self.env = {**os.environ, **env}
         self.name = name
         self.args = [
-            sys.executable, "-m", "celery", "-A", "worker", "worker",
+            sys.executable, "-m", "celery", "-A", app, "worker",
             "-Q", ",".join(queues),
             "-P", pool,
             "-c", str(concurrency),
@@ -49,9 +50,12 @@ class WorkerProcess:
             *extra_args,
         ]  # fmt: skip
         self.log_path = Path(log_path or tempfile.mkstemp(prefix=f"otpq-{name}-", suffix=".log")[1])
+        self.ready_file = self.log_path.with_suffix(".ready")
+        self.env["OTPQ_READY_FILE"] = str(self.ready_file)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = DEFAULT_START_TIMEOUT) -> WorkerProcess:
+        self.ready_file.unlink(missing_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             self.args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -61,7 +65,7 @@ class WorkerProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"worker exited with {self.process.returncode}:\n{self.log()}")
-            if " ready." in self.log():
+            if self.ready_file.exists():
                 return self
             time.sleep(0.05)
         self.stop()

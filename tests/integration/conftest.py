@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from producer.client import OtpClient
+from producer.sealing import generate_key
 from producer.settings import Settings
 from producer.stack.redis_server import RedisServer
 from producer.stack.worker_process import WorkerProcess
@@ -15,6 +16,15 @@ from sandbox import PinpointSandbox, SandboxControl
 
 APP_ID = "otpq-test"
 ORIGINATION = "+18005550100"
+#: Every test stack seals OTPs and hashes key names with this session's own secrets.
+OTP_KEY = generate_key()
+HASH_KEY = "test-hash-key-" + generate_key()[:16]
+#: Abuse limits off unless a test turns one on: tests text the same number many times.
+NO_LIMITS = {
+    "OTPQ_DESTINATION_SENDS": "off",
+    "OTPQ_VERIFY_FAILURES": "off",
+    "OTPQ_RESEND_COOLDOWN": "0",
+}
 
 
 @pytest.fixture(scope="session")
@@ -42,13 +52,19 @@ def worker_env(redis: RedisServer, sandbox: PinpointSandbox, **overrides: str) -
         # Quick retries keep the suite fast; the policy is the same.
         "OTPQ_RETRY_BASE": "0.05",
         "OTPQ_RETRY_CAP": "0.5",
+        "OTPQ_OTP_KEYS": OTP_KEY,
+        "OTPQ_HASH_KEY": HASH_KEY,
+        **NO_LIMITS,
         **overrides,
     }
 
 
 @pytest.fixture(scope="module")
-def worker(redis_server: RedisServer, sandbox: PinpointSandbox) -> Iterator[WorkerProcess]:
-    with WorkerProcess(worker_env(redis_server, sandbox), name="it") as process:
+def worker(
+    redis_server: RedisServer, sandbox: PinpointSandbox, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    with WorkerProcess(worker_env(redis_server, sandbox), name="it", log_path=log) as process:
         yield process
 
 

@@ -8,9 +8,7 @@ Two moments are scanned:
 - *queued*: verify jobs wait in a queue no worker consumes. Message bodies are
   base64 in Redis; the scan decodes them. A job's number has to travel in its
   message body (the worker sends to it), so numbers are allowed there and only
-  there. OTPs in queued verify messages are the one known gap: the abuse branch
-  encrypts them (test_queued_verify_messages_hold_no_otp is a strict xfail until
-  then — remove the mark after merging).
+  there. OTPs are sealed (OTPQ_OTP_KEYS, producer.sealing) even there.
 - *after*: the jobs ran, the AOF was rewritten and the RDB saved. Nothing anywhere.
 """
 
@@ -227,7 +225,6 @@ def test_numbers_in_queued_message_bodies_only_and_otps_only_in_verify_jobs(
     assert all(b'"otp"' in h.context or b"destination" in h.context for h in in_bodies)
 
 
-@pytest.mark.xfail(strict=True, reason="OTP encryption lands with the abuse branch")
 def test_queued_verify_messages_hold_no_otp(scenario: Scenario) -> None:
     leaks = scenario.queued.of(kind="otp", in_body=True)
     assert not leaks, _show(leaks)

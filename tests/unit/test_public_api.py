@@ -8,7 +8,10 @@ import producer
 EXPECTED = {
     "BrokerUnavailable",
     "ConfigError",
+    "Cancelled",
+    "DestinationBlocked",
     "DestinationLimited",
+    "DestinationLocked",
     "GaveUp",
     "InvalidRequest",
     "JobExpired",
@@ -16,6 +19,7 @@ EXPECTED = {
     "OtpClient",
     "OtpqError",
     "PinpointRejected",
+    "ResendCooldown",
     "SendRequest",
     "Settings",
     "Uncertain",

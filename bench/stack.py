@@ -1,0 +1,118 @@
+"""A throwaway otpq stack for benchmarks: redis-server, the sandbox, N worker processes."""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from producer.client import OtpClient
+from producer.lanes import QUEUES
+from producer.settings import Settings
+from producer.stack.redis_server import RedisServer
+from producer.stack.worker_process import WorkerProcess
+from sandbox import PinpointSandbox
+
+APP_ID = "otpq-bench"
+
+
+@dataclass
+class BenchStack:
+    redis: RedisServer
+    sandbox: PinpointSandbox
+    env: dict[str, str]
+    workdir: Path
+    workers: list[WorkerProcess] = field(default_factory=list)
+
+    def client(self) -> OtpClient:
+        return OtpClient(Settings.from_env(self.env))
+
+    def start_workers(
+        self,
+        count: int,
+        *,
+        queues: Sequence[str] = QUEUES,
+        concurrency: int = 16,
+        pool: str = "threads",
+        name: str = "bench",
+    ) -> list[WorkerProcess]:
+        started = [
+            WorkerProcess(
+                self.env,
+                queues=queues,
+                concurrency=concurrency,
+                pool=pool,
+                name=f"{name}{i}",
+                loglevel="warning",
+                log_path=self.workdir / f"{name}{i}.log",
+            ).start()
+            for i in range(count)
+        ]
+        self.workers += started
+        return started
+
+    def stop_workers(self) -> None:
+        for worker in self.workers:
+            worker.kill()
+        self.workers.clear()
+
+
+@contextlib.contextmanager
+def bench_stack(**env: str) -> Iterator[BenchStack]:
+    with tempfile.TemporaryDirectory(prefix="otpq-bench-") as tmp:
+        redis = RedisServer(directory=Path(tmp) / "redis").start()
+        sandbox = PinpointSandbox(app_ids=(APP_ID,)).start()
+        stack = BenchStack(
+            redis=redis,
+            sandbox=sandbox,
+            workdir=Path(tmp),
+            env={
+                "REDIS_URL": redis.url,
+                "PINPOINT_APPLICATION_ID": APP_ID,
+                "PINPOINT_ORIGINATION_IDENTITY": "+18005550100",
+                "AWS_ENDPOINT_URL_PINPOINT": sandbox.url,
+                "AWS_ACCESS_KEY_ID": "bench",
+                "AWS_SECRET_ACCESS_KEY": "bench",
+                "AWS_REGION": "us-east-1",
+                **env,
+            },
+        )
+        try:
+            yield stack
+        finally:
+            stack.stop_workers()
+            sandbox.stop()
+            redis.stop()
+
+
+def numbers(count: int, start: int = 0) -> list[str]:
+    """Distinct valid US numbers."""
+    return [f"+1425{2000000 + start + i:07d}" for i in range(count)]
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def max_in_window(times: Sequence[float], window: float = 1.0) -> int:
+    """The most events in any sliding window of `window` seconds."""
+    ordered = sorted(times)
+    best = start = 0
+    for end, t in enumerate(ordered):
+        while t - ordered[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
+    cells = [[str(c) for c in header], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(lines)

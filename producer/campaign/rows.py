@@ -1,0 +1,108 @@
+"""Campaign rows: the CSV format, and one row checked with the same `SendRequest` model
+a single send uses.
+
+CSV: a header line naming the columns (any order, case-insensitive), then one number a
+line. `destination` is required; `language`, `code_length`, `validity_period` and
+`reference_id` are optional, per row (an empty cell means the default). Lines are
+numbered as in the file: the header is line 1.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from producer.outcomes import InvalidRequest
+from producer.requests import SendRequest
+
+#: Columns a row may have. Brand, source and the sending identity are the campaign's.
+COLUMNS = ("destination", "language", "code_length", "validity_period", "reference_id")
+INTEGER_COLUMNS = frozenset({"code_length", "validity_period"})
+
+
+class BadFile(ValueError):
+    """The file cannot be a campaign (no header, unknown or missing columns)."""
+
+
+@dataclass(frozen=True)
+class InvalidRow:
+    """A row that was not queued: its line, the field at fault and why (never the value)."""
+
+    line: int
+    field: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.field}: {self.problem}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "field": self.field, "problem": self.problem}
+
+
+def numbered(rows: Iterable[Mapping[str, Any]], first: int = 1) -> Iterator[tuple[int, Any]]:
+    """Rows from Python code, numbered from `first`."""
+    return enumerate(rows, start=first)
+
+
+def read_csv(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line, row) for each data row of a campaign CSV, streamed. Raises `BadFile` for a
+    header without `destination` or with a column otpq does not know (a typo would
+    otherwise silently drop a setting for every row)."""
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            raise BadFile("the file is empty: expected a header line naming the columns")
+        names = [name.strip().lower() for name in header]
+        unknown = [name for name in names if name not in COLUMNS]
+        if unknown:
+            raise BadFile(
+                f"unknown column {unknown[0][:40]!r} on line 1 (known: {', '.join(COLUMNS)})"
+            )
+        if "destination" not in names:
+            raise BadFile("no 'destination' column on line 1")
+        if len(set(names)) != len(names):
+            raise BadFile("a column is named twice on line 1")
+        width = len(names)
+        while True:
+            line = reader.line_num + 1  # where the record starts (a quoted cell may span lines)
+            cells = next(reader, None)
+            if cells is None:
+                return
+            if not cells or (len(cells) == 1 and not cells[0].strip()):
+                continue  # blank line
+            row: dict[str, Any] = dict(zip(names, cells, strict=False))
+            if len(cells) > width:
+                row[""] = cells[width]  # reported as too many cells
+            yield line, row
+
+
+def parse_row(line: int, row: Any, brand_name: str, source: str) -> SendRequest | InvalidRow:
+    """The row as a send request, or why it cannot be one."""
+    if not isinstance(row, Mapping):
+        return InvalidRow(line, "row", "must be a mapping of column to value")
+    options: dict[str, Any] = {}
+    for key, value in row.items():
+        if key == "":
+            return InvalidRow(line, "row", "has more cells than the header has columns")
+        if key not in COLUMNS:
+            shown = str(key)[:40] if isinstance(key, str) else type(key).__name__
+            return InvalidRow(line, shown, "is not a campaign column")
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:
+                continue
+            if key in INTEGER_COLUMNS and value.isascii() and value.isdigit():
+                value = int(value)
+        elif value is None:
+            continue
+        options[key] = value
+    if "destination" not in options:
+        return InvalidRow(line, "destination", "is required")
+    try:
+        return SendRequest(brand_name=brand_name, source=source, **options)
+    except InvalidRequest as exc:
+        return InvalidRow(line, exc.field, exc.problem)

@@ -1,0 +1,89 @@
+"""Sealing the OTP a user typed before it travels through Redis.
+
+A verify message sits in a Redis list, and Redis writes its lists to disk (AOF, RDB)
+and to replicas. The producer replaces the `otp` kwarg with ``enc:v1:<Fernet token>``
+(AES-128-CBC + HMAC-SHA256, from `cryptography`); the worker opens it just before
+validation. Keys come from OTPQ_OTP_KEYS: the first one seals, every one opens
+(MultiFernet), so a key is rotated without losing queued jobs (docs/security.md).
+
+A plain digit string still works: callers that enqueue by name from another codebase
+send the code as the contract describes. A producer without a key sends plaintext,
+with one warning per process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from producer.outcomes import InvalidRequest
+
+#: Marks a sealed value; the version names the scheme (Fernet), should it ever change.
+PREFIX = "enc:v1:"
+#: Task kwargs that are sealed. The destination is not (docs/security.md says why).
+SEALED_FIELDS = ("otp",)
+
+log = logging.getLogger("otpq.sealing")
+#: Whether this process has warned that it sends codes unsealed (once is enough).
+_warned_unsealed = False
+
+
+def generate_key() -> str:
+    """A new random key, in the form OTPQ_OTP_KEYS takes."""
+    return Fernet.generate_key().decode("ascii")
+
+
+def is_sealed(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(PREFIX)
+
+
+class Sealer:
+    """Seals and opens the secret fields of task kwargs with OTPQ_OTP_KEYS."""
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        self._fernet = MultiFernet([Fernet(k) for k in keys]) if keys else None
+
+    @property
+    def enabled(self) -> bool:
+        return self._fernet is not None
+
+    def seal(self, value: str) -> str:
+        if self._fernet is None:
+            global _warned_unsealed
+            if not _warned_unsealed:
+                _warned_unsealed = True
+                log.warning(
+                    "OTPQ_OTP_KEYS is not set: OTPs travel through Redis in plaintext "
+                    "(see docs/security.md)"
+                )
+            return value
+        return PREFIX + self._fernet.encrypt(value.encode("utf-8")).decode("ascii")
+
+    def open(self, field: str, value: str) -> str:
+        """The plaintext of a sealed value; InvalidRequest(field) if no key opens it."""
+        if self._fernet is None:  # a worker without OTPQ_OTP_KEYS
+            raise InvalidRequest(field, "cannot be decrypted (unknown key?)")
+        try:
+            return self._fernet.decrypt(value[len(PREFIX) :].encode("ascii")).decode("utf-8")
+        except (InvalidToken, UnicodeError):
+            raise InvalidRequest(field, "cannot be decrypted (unknown key?)") from None
+
+    def seal_kwargs(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """The producer's side: every sealed field replaced by its token."""
+        return {
+            k: self.seal(v) if k in SEALED_FIELDS and isinstance(v, str) else v
+            for k, v in kwargs.items()
+        }
+
+    def open_kwargs(self, kwargs: Any) -> Any:
+        """The worker's side: sealed fields opened, plaintext and anything else untouched
+        (validation, which follows, refuses what is wrong by name)."""
+        if not isinstance(kwargs, Mapping):
+            return kwargs
+        return {
+            k: self.open(k, v) if k in SEALED_FIELDS and is_sealed(v) else v
+            for k, v in kwargs.items()
+        }

@@ -1,0 +1,109 @@
+"""Fleet-wide limits with several worker processes against the sandbox set to a quota."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from producer.client import OtpClient
+from producer.settings import Settings
+from producer.stack.redis_server import RedisServer
+from producer.stack.worker_process import WorkerProcess
+from sandbox import PinpointSandbox, SandboxControl
+from tests.integration.conftest import worker_env
+
+pytestmark = pytest.mark.integration
+
+JOB = {"brand_name": "ExampleCorp", "source": "Login"}
+
+
+def numbers(count: int, start: int = 0) -> list[str]:
+    """Distinct valid US numbers (+1 425 555 01xx is a fictional, valid range)."""
+    return [f"+1425{2000000 + start + i:07d}" for i in range(count)]
+
+
+def own_db(server: RedisServer, db: int) -> str:
+    url = server.url.rsplit("/", 1)[0] + f"/{db}"
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
+def start_workers(
+    env: dict[str, str], tmp: Path, *profiles: tuple[str, tuple[str, ...]]
+) -> list[WorkerProcess]:
+    started = []
+    for name, queues in profiles:
+        started.append(
+            WorkerProcess(env, name=name, queues=queues, log_path=tmp / f"{name}.log").start()
+        )
+    return started
+
+
+@pytest.fixture
+def stack(
+    redis_server: RedisServer, sandbox: PinpointSandbox, pinpoint: SandboxControl, tmp_path: Path
+) -> Iterator[tuple[dict[str, str], Path, list[WorkerProcess]]]:
+    env = worker_env(redis_server, sandbox, REDIS_URL=own_db(redis_server, 2))
+    running: list[WorkerProcess] = []
+    yield env, tmp_path, running
+    for process in running:
+        process.kill()
+    redis.Redis.from_url(env["REDIS_URL"]).flushdb()
+
+
+def test_two_workers_share_one_budget(stack, pinpoint: SandboxControl) -> None:  # type: ignore[no-untyped-def]
+    env, tmp, running = stack
+    rate = 10
+    env.update(OTPQ_SEND_RATE=str(rate))
+    pinpoint.set_faults(quota_rps=rate, quota_burst=rate)
+    running += start_workers(
+        env, tmp, ("a", ("otp.interactive", "otp.bulk")), ("b", ("otp.interactive", "otp.bulk"))
+    )
+    client = OtpClient(Settings.from_env(env))
+    jobs = [client.send(n, **JOB) for n in numbers(50)]
+    states = [client.wait(job, timeout=60) for job in jobs]
+    assert [s.state for s in states] == ["succeeded"] * 50
+    sends = pinpoint.stats()["operations"]["SendOTPMessage"]
+    assert sends["by_status"].get("429", 0) == 0, sends["by_status"]
+    assert sends["max_per_second"] <= rate + rate  # R + burst
+    hosts = {w.name for w in running}
+    assert len(hosts) == 2
+    client.close()
+
+
+def test_expired_jobs_are_never_sent(stack, pinpoint: SandboxControl) -> None:  # type: ignore[no-untyped-def]
+    env, tmp, running = stack
+    client = OtpClient(Settings.from_env(env))
+    late = client.send(numbers(1)[0], **JOB, deadline=0.2)
+    fresh = client.send(numbers(1, start=1)[0], **JOB)
+    time.sleep(0.5)  # no worker yet: the first job's deadline passes in the queue
+    running += start_workers(env, tmp, ("c", ("otp.interactive",)))
+    expired = client.wait(late, timeout=30)
+    assert expired.state == "failed" and expired.reason == "expired", expired
+    assert client.wait(fresh, timeout=30).state == "succeeded"
+    assert pinpoint.outbox(destination=numbers(1)[0]) == []
+    assert pinpoint.stats()["operations"]["SendOTPMessage"]["received"] == 1
+    client.close()
+
+
+def test_interactive_finishes_while_a_bulk_backlog_waits(stack, pinpoint: SandboxControl) -> None:  # type: ignore[no-untyped-def]
+    env, tmp, running = stack
+    env.update(OTPQ_SEND_RATE="20")
+    running += start_workers(
+        env,
+        tmp,
+        ("general", ("otp.interactive", "otp.bulk")),
+        ("interactive", ("otp.interactive",)),
+    )
+    client = OtpClient(Settings.from_env(env))
+    backlog = [client.send(n, **JOB, lane="bulk") for n in numbers(300)]
+    urgent = [client.send(n, **JOB) for n in numbers(5, start=1000)]
+    done = [client.wait(job, timeout=60) for job in urgent]
+    assert [s.state for s in done] == ["succeeded"] * 5
+    bulk_sent = sum(1 for job in backlog if client.status(job).state == "succeeded")
+    assert bulk_sent < len(backlog), "the backlog drained first: interactive waited behind it"
+    client.close()

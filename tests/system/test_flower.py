@@ -1,0 +1,362 @@
+"""Flower and the worker's metrics, as an operator sees them.
+
+Real processes: the session's redis-server, the sandbox, one worker with
+OTPQ_METRICS_PORT set, and `celery -A worker flower` with basic auth. Jobs come from
+the producer and from a plain Celery client that sends `task-sent` events carrying
+the real arguments; everything is checked through Flower's REST API and the two
+`/metrics` endpoints.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from celery import Celery
+
+from producer.client import OtpClient
+from producer.settings import Settings
+from producer.stack.redis_server import RedisServer, free_port
+from producer.stack.worker_process import WorkerProcess
+from sandbox import PinpointSandbox, SandboxControl
+from tests.integration.conftest import APP_ID, worker_env
+
+pytestmark = [pytest.mark.system, pytest.mark.integration]
+
+DEST = "+14255550142"
+OPTED_OUT = "+14255550177"
+MASKED = "+1********42"
+JOB = {"brand_name": "ExampleCorp", "source": "FlowerTest"}
+AUTH = "ops:not-a-real-password"
+WORKER_NAME = "general"
+#: Longest any poll below waits; a bound, not an expectation.
+PATIENCE = 45.0
+
+T = TypeVar("T")
+
+
+def poll(check: Callable[[], T | None], what: str, timeout: float = PATIENCE) -> T:
+    """Call `check` until it returns something truthy; fail naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except (OSError, urllib.error.URLError) as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+
+
+@dataclass
+class Flower:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def get(self, path: str, *, auth: bool = True) -> tuple[int, bytes]:
+        request = urllib.request.Request(self.url + path)
+        if auth:
+            token = base64.b64encode(AUTH.encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def json(self, path: str) -> Any:
+        status, body = self.get(path)
+        assert status == 200, (status, body[:300])
+        return json.loads(body)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[PinpointSandbox]:
+    with PinpointSandbox(app_ids=(APP_ID,)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def metrics_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def env(redis_server: RedisServer, sandbox: PinpointSandbox, metrics_port: int) -> dict[str, str]:
+    return worker_env(redis_server, sandbox, OTPQ_METRICS_PORT=str(metrics_port))
+
+
+@pytest.fixture(scope="module")
+def worker(env: dict[str, str]) -> Iterator[WorkerProcess]:
+    with WorkerProcess(env, name=WORKER_NAME) as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def flower(env: dict[str, str], worker: WorkerProcess) -> Iterator[Flower]:
+    port = free_port()
+    log_path = Path(tempfile.mkstemp(prefix="otpq-flower-", suffix=".log")[1])
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "worker", "flower",
+             f"--port={port}", "--address=127.0.0.1", f"--basic-auth={AUTH}"],
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    running = Flower(f"http://127.0.0.1:{port}", process, log_path)
+    try:
+        # Ready when its event receiver has seen our worker's heartbeat: jobs enqueued
+        # before that would be missing from Flower (it does not replay history).
+        online = f'flower_worker_online{{worker="{WORKER_NAME}@{socket.gethostname()}"}} 1.0'
+
+        def seen() -> bool:
+            assert process.poll() is None, running.log()
+            return online in running.get("/metrics", auth=False)[1].decode()
+
+        poll(seen, "Flower to see the worker online")
+        yield running
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log_path.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="module")
+def control(sandbox: PinpointSandbox) -> SandboxControl:
+    sandbox.control.reset()
+    return sandbox.control
+
+
+def plain_client(redis_url: str) -> Celery:
+    """Another codebase's Celery client: real args in the message and in task-sent."""
+    app = Celery("elsewhere", broker=redis_url, backend=redis_url, set_as_current=False)
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
+        task_send_sent_event=True,
+    )
+    return app
+
+
+@dataclass
+class Jobs:
+    sent: str
+    verified: str
+    code: str
+    retried: str
+    failed: str
+    by_name: str
+    by_name_code: str
+    unconsumed: str
+
+
+@pytest.fixture(scope="module")
+def jobs(
+    env: dict[str, str], worker: WorkerProcess, flower: Flower, control: SandboxControl
+) -> Iterator[Jobs]:
+    client = OtpClient(Settings.from_env(env))
+    other = plain_client(env["REDIS_URL"])
+    try:
+        sent = client.send(DEST, **JOB)
+        assert client.wait(sent, timeout=30).state == "succeeded"
+        code = control.outbox(destination=DEST)[-1]["code"]
+        verified = client.verify(DEST, code, **JOB)
+        assert client.wait(verified, timeout=30).state == "succeeded"
+
+        control.set_faults(fail_next={"count": 1, "error": "TooManyRequestsException"})
+        retried = client.send(DEST, **JOB)
+        assert client.wait(retried, timeout=30).state == "succeeded"
+
+        control.set_faults(delivery_status={OPTED_OUT: "OPT_OUT"})
+        failed = client.send(OPTED_OUT, **JOB)
+        assert client.wait(failed, timeout=30).state == "failed"
+        control.clear_faults()
+
+        wrong = str((int(code) + 1) % 10 ** len(code)).zfill(len(code))
+        by_name = other.send_task(
+            "otp.verify", kwargs={"destination": DEST, "otp": wrong, **JOB}, queue="otp.interactive"
+        )
+        assert by_name.get(timeout=30)["valid"] is False
+        # Nobody consumes this queue: Flower only ever gets the client's own task-sent
+        # event, so only Flower's own filter stands between it and the secrets.
+        unconsumed = other.send_task(
+            "otp.verify", kwargs={"destination": DEST, "otp": wrong, **JOB}, queue="otp.nobody"
+        )
+        yield Jobs(sent, verified, code, retried, failed, by_name.id, wrong, unconsumed.id)
+    finally:
+        client.close()
+        other.close()
+
+
+def flower_tasks(flower: Flower, ids: set[str], final: bool = True) -> dict[str, Any]:
+    """/api/tasks once every id is there (in a final state unless `final` is False)."""
+
+    def ready() -> dict[str, Any] | None:
+        listed = flower.json("/api/tasks")
+        done = {"SUCCESS", "FAILURE"}
+        if all(i in listed and (not final or listed[i]["state"] in done) for i in ids):
+            return listed
+        return None
+
+    return poll(ready, f"Flower to list {sorted(ids)}")
+
+
+def assert_no_secret(text: str, codes: list[str]) -> None:
+    for number in (DEST, OPTED_OUT, DEST[1:], OPTED_OUT[1:]):
+        assert number not in text
+    for code in codes:
+        assert not re.search(rf"(?<!\d){code}(?!\d)", text), f"OTP {code} visible"
+
+
+def test_api_needs_auth_and_metrics_do_not(flower: Flower) -> None:
+    assert flower.get("/api/tasks", auth=False)[0] == 401
+    status, body = flower.get("/metrics", auth=False)
+    assert status == 200 and b"flower_events_total" in body
+    assert flower.get("/healthcheck", auth=False)[0] == 200
+
+
+def test_every_job_listed_with_name_lane_state_and_masked_args(flower: Flower, jobs: Jobs) -> None:
+    final = {jobs.sent, jobs.verified, jobs.retried, jobs.failed, jobs.by_name}
+    listed = flower_tasks(flower, final)
+    expected = {
+        jobs.sent: ("otp.send", "SUCCESS"),
+        jobs.verified: ("otp.verify", "SUCCESS"),
+        jobs.retried: ("otp.send", "SUCCESS"),
+        jobs.failed: ("otp.send", "FAILURE"),
+        jobs.by_name: ("otp.verify", "SUCCESS"),
+    }
+    for job_id, (name, state) in expected.items():
+        task = listed[job_id]
+        assert (task["name"], task["state"]) == (name, state), task
+        assert task["routing_key"] == "otp.interactive", task
+        assert task["worker"].startswith(f"{WORKER_NAME}@"), task
+        assert task["runtime"] is not None and task["runtime"] >= 0, task
+        assert task["args"] == "()", task
+        assert "+1********" in task["kwargs"], task
+    assert MASKED in listed[jobs.sent]["kwargs"]
+    assert "'otp': '<redacted>'" in listed[jobs.by_name]["kwargs"]
+    assert "'otp': '<redacted>'" in listed[jobs.verified]["kwargs"]
+    assert "PinpointRejected" in listed[jobs.failed]["exception"]
+    assert "OPT_OUT" in listed[jobs.failed]["exception"]
+    assert "'valid': False" in listed[jobs.by_name]["result"]
+    assert_no_secret(json.dumps(listed), [jobs.code, jobs.by_name_code])
+
+
+def test_retry_is_visible_with_its_reason(flower: Flower, jobs: Jobs) -> None:
+    flower_tasks(flower, {jobs.retried})
+    info = flower.json(f"/api/task/info/{jobs.retried}")
+    assert info["state"] == "SUCCESS"
+    assert info["retries"] == 1
+    assert info["retried"] is not None  # the task-retried event's timestamp
+    assert "TooManyRequestsException" in info["exception"]  # the reason it was retried
+    body = flower.get("/metrics", auth=False)[1]
+    assert re.search(r'flower_events_total\{[^}]*type="task-retried"[^}]*\} 1\.0', body.decode())
+
+
+def test_plain_client_task_sent_event_is_scrubbed_by_flower(flower: Flower, jobs: Jobs) -> None:
+    listed = flower_tasks(flower, {jobs.unconsumed}, final=False)
+    task = listed[jobs.unconsumed]
+    assert task["name"] == "otp.verify" and task["state"] == "PENDING"
+    assert task["routing_key"] == "otp.nobody"
+    assert MASKED in task["kwargs"] and "'otp': '<redacted>'" in task["kwargs"]
+    info = flower.json(f"/api/task/info/{jobs.unconsumed}")
+    for found in (listed, info, flower.json(f"/api/tasks?search={jobs.by_name_code}")):
+        assert_no_secret(json.dumps(found), [jobs.by_name_code])
+    assert "Registered tasks" in flower.log()  # Flower loaded the `worker` app itself
+
+
+def test_flower_metrics_count_otpq_tasks(flower: Flower, jobs: Jobs) -> None:
+    flower_tasks(flower, {jobs.failed})
+    text = flower.get("/metrics", auth=False)[1].decode()
+    assert re.search(r'flower_events_total\{[^}]*task="otp.send"[^}]*type="task-failed"', text)
+    assert 'flower_task_runtime_seconds_bucket{le="+Inf",task="otp.verify"' in text or re.search(
+        r'flower_task_runtime_seconds_bucket\{[^}]*task="otp.verify"', text
+    )
+    assert "otpq_" not in text  # the worker's own series live on the worker's endpoint
+
+
+def worker_metrics(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        return response.read().decode()
+
+
+def sample(text: str, name: str, **labels: str) -> float | None:
+    """The value of the series `name` whose labels include `labels`."""
+    for line in text.splitlines():
+        match = re.fullmatch(r"([a-zA-Z_:]+)\{(.*)\} (\S+)", line)
+        if not match or match.group(1) != name:
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2)))
+        if all(found.get(k) == v for k, v in labels.items()):
+            return float(match.group(3))
+    return None
+
+
+def test_worker_exports_otpq_metrics(jobs: Jobs, metrics_port: int) -> None:
+    text = worker_metrics(metrics_port)
+    lane = {"lane": "otp.interactive"}
+    assert (
+        sample(text, "otpq_jobs_total", task="otp.send", outcome="succeeded", reason="none", **lane)
+        == 2
+    )
+    assert (
+        sample(
+            text, "otpq_jobs_total", task="otp.send", outcome="failed", reason="rejected", **lane
+        )
+        == 1
+    )
+    assert (
+        sample(
+            text, "otpq_jobs_total", task="otp.verify", outcome="succeeded", reason="none", **lane
+        )
+        == 2
+    )
+    assert sample(text, "otpq_retries_total", task="otp.send", reason="TooManyRequestsException")
+    assert sample(text, "otpq_throttled_total", operation="SendOTPMessage") == 1
+    assert sample(text, "otpq_verifications_total", valid="true") == 1
+    assert sample(text, "otpq_verifications_total", valid="false") == 1
+    calls = sample(
+        text,
+        "otpq_pinpoint_request_duration_seconds_count",
+        operation="SendOTPMessage",
+        result="ok",
+    )
+    assert calls == 3  # sent, retried's second try, opted-out (a 200 with OPT_OUT)
+    assert sample(
+        text, "otpq_pinpoint_request_duration_seconds_bucket",
+        operation="SendOTPMessage", result="throttled", le="+Inf",
+    ) == 1  # fmt: skip
+    # One per capacity check: 4 sends (one of them twice: it was retried) and 2 verifies;
+    # more if the 429 made the fleet limiter reschedule a job.
+    waits = sample(text, "otpq_ratelimit_wait_seconds_bucket", le="+Inf", **lane)
+    assert waits is not None and waits >= 6
+    assert sample(text, "otpq_queue_length", lane="otp.interactive") == 0
+    assert_no_secret(text, [jobs.code, jobs.by_name_code])

@@ -1,0 +1,292 @@
+"""Campaigns without a worker: rows and CSV lines, dedup and re-runs, budgets, the
+hand-built messages, the ledger's scripts, bounded memory. A real redis-server."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from celery import Celery
+
+from producer.campaign import CampaignRefused, Campaigns, InvalidRow, campaign_id
+from producer.campaign import ledger as keys
+from producer.campaign.ids import row_job_id
+from producer.campaign.ledger import Ledger
+from producer.campaign.messages import origin, send_message
+from producer.campaign.progress import ProgressBar, render
+from producer.campaign.rows import parse_row
+from producer.celery_config import celery_config
+from producer.lanes import BULK, CAMPAIGN_HEADER, DEADLINE_HEADER
+from producer.outcomes import Cancelled, InvalidRequest, reason_of
+from producer.refid import generate_ref_id
+from producer.settings import Settings
+
+BRAND, SOURCE = "ExampleCorp", "Reverify2026"
+
+
+def number(i: int) -> str:
+    return f"+1425555{i:04d}"
+
+
+def rows(n: int, start: int = 0) -> list[dict[str, str]]:
+    return [{"destination": number(i)} for i in range(start, start + n)]
+
+
+@pytest.fixture
+def settings(redis_url: str) -> Settings:
+    return Settings.from_env({"REDIS_URL": redis_url, "OTPQ_SEND_RATE": "0"})
+
+
+@pytest.fixture
+def campaigns(settings: Settings) -> Iterator[Campaigns]:
+    c = Campaigns(settings)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def r(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+def test_ids_are_deterministic_and_distinct() -> None:
+    a = campaign_id(BRAND, SOURCE, "q1")
+    assert a == campaign_id(BRAND, SOURCE, "q1")
+    assert a != campaign_id(BRAND, SOURCE, "q2") != campaign_id(BRAND, SOURCE)
+    assert row_job_id(a, number(1)) == row_job_id(a, number(1)) != row_job_id(a, number(2))
+
+
+def test_csv_invalid_rows_are_reported_by_file_line(campaigns: Campaigns, tmp_path: Path) -> None:
+    path = tmp_path / "numbers.csv"
+    path.write_text(
+        "Destination,code_length,language\n"  # line 1
+        f"{number(1)},6,en-US\n"  # 2
+        "+1425,6,en-US\n"  # 3: not E.164
+        "\n"  # 4: blank, skipped
+        f"{number(2)},9,\n"  # 5: code_length out of range
+        f'"{number(3)}",,"fr-\nFR"\n'  # 6-7: a quoted cell spanning two lines; bad language
+        f"{number(4)},,de-DE,extra\n"  # 8: a cell too many
+        f"{number(5)},7,\n"  # 9
+    )
+    report = campaigns.start_csv(path, brand_name=BRAND, source=SOURCE)
+    assert [(row.line, row.field) for row in report.invalid_rows] == [
+        (3, "destination"),
+        (5, "code_length"),
+        (6, "language"),
+        (8, "row"),
+    ]
+    assert (report.rows, report.valid, report.invalid, report.enqueued) == (6, 2, 4, 2)
+    shown = " ".join(str(row) for row in report.invalid_rows)
+    assert "+1425," not in shown and number(2) not in shown  # never the value
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [("", "empty"), ("phone\n+14255550101\n", "unknown column 'phone'"), ("language\n", "no 'de")],
+)
+def test_unusable_file_is_refused(
+    campaigns: Campaigns, tmp_path: Path, text: str, needle: str
+) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(CampaignRefused) as info:
+        campaigns.start_csv(path, brand_name=BRAND, source=SOURCE)
+    assert info.value.kind == "file" and needle in str(info.value)
+
+
+def test_bad_brand_is_refused_once_not_per_row(campaigns: Campaigns) -> None:
+    with pytest.raises(InvalidRequest) as info:
+        campaigns.start(rows(3), brand_name="B" * 21, source=SOURCE)
+    assert info.value.field == "brand_name"
+
+
+def test_row_columns_and_types() -> None:
+    parsed = parse_row(2, {"destination": f" {number(1)} ", "code_length": "8"}, BRAND, SOURCE)
+    assert not isinstance(parsed, InvalidRow)
+    assert parsed.code_length == 8 and parsed.destination == number(1)
+    unknown = parse_row(3, {"destination": number(1), "otp": "1"}, BRAND, SOURCE)
+    assert isinstance(unknown, InvalidRow) and unknown.field == "otp"
+    not_a_mapping = parse_row(4, ["+1"], BRAND, SOURCE)
+    assert isinstance(not_a_mapping, InvalidRow) and not_a_mapping.field == "row"
+
+
+def test_duplicates_are_sent_once_and_a_rerun_queues_nothing(
+    campaigns: Campaigns, r: redis.Redis
+) -> None:
+    batch = rows(30) + rows(5)  # five numbers twice
+    first = campaigns.start(batch, brand_name=BRAND, source=SOURCE, name="dup")
+    assert (first.enqueued, first.skipped_duplicate, first.skipped_existing) == (30, 5, 0)
+    assert r.llen(BULK) == 30
+    again = campaigns.start(rows(40), brand_name=BRAND, source=SOURCE, name="dup")
+    assert (again.enqueued, again.skipped_existing) == (10, 30)
+    assert r.llen(BULK) == 40
+    status = campaigns.status(first.campaign_id)
+    assert (status.total, status.queued) == (40, 40)
+
+
+def test_strict_refuses_everything_when_one_row_is_invalid(
+    campaigns: Campaigns, r: redis.Redis
+) -> None:
+    with pytest.raises(CampaignRefused) as info:
+        campaigns.start([*rows(5), {"destination": "+1"}], brand_name=BRAND, source=SOURCE,
+                        strict=True)  # fmt: skip
+    assert info.value.kind == "invalid_rows"
+    assert [row.line for row in info.value.report.invalid_rows] == [6]
+    assert r.llen(BULK) == 0 and not r.keys("otpq:campaign:*")
+
+
+def test_deadline_refusal_says_by_how_much(redis_url: str, r: redis.Redis) -> None:
+    env = {"REDIS_URL": redis_url, "OTPQ_SEND_RATE": "2", "OTPQ_BULK_DEADLINE": "10"}
+    c = Campaigns(Settings.from_env(env))
+    with pytest.raises(CampaignRefused) as info:
+        c.start(rows(25), brand_name=BRAND, source=SOURCE)
+    assert info.value.kind == "deadline"
+    assert "5 rows too many" in str(info.value) and "at most 20 fit" in str(info.value)
+    assert r.llen(BULK) == 0
+    assert c.start(rows(20), brand_name=BRAND, source=SOURCE).enqueued == 20
+    c.close()
+
+
+def test_daily_cap_counts_other_sends_and_reserves_whole_campaigns(
+    redis_url: str, r: redis.Redis
+) -> None:
+    c = Campaigns(Settings.from_env({"REDIS_URL": redis_url, "OTPQ_DAILY_SEND_CAP": "20"}))
+    for _ in range(4):
+        c.ledger.count_send()  # what the worker does for each send outside campaigns
+    assert c.start(rows(10), brand_name=BRAND, source=SOURCE, name="a").enqueued == 10
+    with pytest.raises(CampaignRefused) as info:
+        c.start(rows(10, 100), brand_name=BRAND, source=SOURCE, name="b")
+    assert info.value.kind == "daily_cap"
+    assert "by 4" in str(info.value) and "14 already" in str(info.value)
+    assert r.llen(BULK) == 10
+    c.close()
+
+
+def test_a_cancelled_campaign_cannot_start_again(campaigns: Campaigns) -> None:
+    report = campaigns.start(rows(3), brand_name=BRAND, source=SOURCE)
+    assert campaigns.cancel(report.campaign_id).cancelled
+    with pytest.raises(CampaignRefused) as info:
+        campaigns.start(rows(3), brand_name=BRAND, source=SOURCE)
+    assert info.value.kind == "cancelled"
+
+
+def test_message_is_kombus_format_with_redacted_reprs(
+    campaigns: Campaigns, redis_url: str, r: redis.Redis
+) -> None:
+    app = Celery("ref", set_as_current=False)
+    app.conf.update(celery_config(Settings.from_env({"REDIS_URL": redis_url})))
+    app.send_task("otp.send", kwargs={"destination": number(7)}, queue=BULK,
+                  headers={DEADLINE_HEADER: 1.0, CAMPAIGN_HEADER: "x"})  # fmt: skip
+    reference = json.loads(r.rpop(BULK))
+    app.close()
+    report = campaigns.start([{"destination": number(7)}], brand_name=BRAND, source=SOURCE)
+    ours = json.loads(r.rpop(BULK))
+    assert ours.keys() == reference.keys()
+    assert ours["headers"].keys() == reference["headers"].keys()
+    assert ours["properties"].keys() - {"reply_to"} == reference["properties"].keys() - {"reply_to"}
+    assert ours["properties"]["delivery_info"] == {"exchange": "", "routing_key": BULK}
+    assert ours["content-type"] == "application/json"
+    headers = ours["headers"]
+    job = row_job_id(report.campaign_id, number(7))
+    assert headers["id"] == headers["root_id"] == ours["properties"]["correlation_id"] == job
+    assert headers[CAMPAIGN_HEADER] == report.campaign_id and headers[DEADLINE_HEADER] > 1e9
+    assert number(7) not in json.dumps(headers) and "+1********07" in headers["kwargsrepr"]
+    args, kwargs, embed = json.loads(base64.b64decode(ours["body"]))
+    assert args == [] and kwargs == {"destination": number(7), "brand_name": BRAND,
+                                     "source": SOURCE}  # fmt: skip
+    assert embed == {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
+
+
+def test_template_survives_awkward_text() -> None:
+    kwargs = {"destination": number(1), "brand_name": 'Ex"am%ple\\', "source": "100%"}
+    text = send_message(
+        "j", json.dumps(kwargs), json.dumps(repr(kwargs)), deadline=5.0, campaign="c",
+        origin_json=json.dumps(origin()),
+    )  # fmt: skip
+    message = json.loads(text)
+    assert json.loads(base64.b64decode(message["body"]))[1] == kwargs
+    assert message["headers"]["kwargsrepr"] == repr(kwargs)
+
+
+def test_redis_key_names_never_hold_numbers(campaigns: Campaigns, r: redis.Redis) -> None:
+    custom = [{"destination": number(1), "reference_id": f"ref-{number(1)}"}, *rows(3, 2)]
+    campaigns.start(custom, brand_name=BRAND, source=SOURCE)
+    names = [key.decode() for key in r.keys("*")]
+    assert any(name.startswith(keys.REF_PREFIX) for name in names)
+    assert not [name for name in names if re.search(r"\d{7}", name.replace("-", ""))
+                and not re.search(r"[0-9a-f]{32}|\d{4}-\d\d-\d\d", name)]  # fmt: skip
+    assert not any("4255550" in name for name in names)
+
+
+def test_ledger_settles_once_and_counts_each_numbers_first_valid_answer(
+    campaigns: Campaigns, r: redis.Redis
+) -> None:
+    report = campaigns.start(rows(3), brand_name=BRAND, source=SOURCE)
+    cid, ledger = report.campaign_id, Ledger(r)
+    jobs = [row_job_id(cid, number(i)) for i in range(3)]
+    assert ledger.settle(cid, jobs[0], "sent") and not ledger.settle(cid, jobs[0], "sent")
+    assert ledger.settle(cid, jobs[1], keys.state_for(reason_of(str(Cancelled("x")))))
+    assert ledger.settle(cid, jobs[2], keys.state_for("rejected"))
+    ref = {i: generate_ref_id(number(i), BRAND, SOURCE) for i in range(3)}
+    assert ledger.answer(ref[0], number(0), False) == cid  # wrong code first
+    assert ledger.answer(ref[0], number(0), True) == cid  # then right
+    assert ledger.answer(ref[0], number(0), True) == cid  # again: counted once
+    assert ledger.answer(ref[1], number(1), False) == cid
+    assert ledger.answer("0" * 32, number(1), True) is None  # not a campaign's
+    status = campaigns.status(cid)
+    assert (status.sent, status.cancelled_rows, status.failed, status.queued) == (
+        1, 1, {"rejected": 1}, 0
+    )  # fmt: skip
+    assert (status.verified, status.rejected) == (1, 1)
+    out = io.StringIO()
+    assert campaigns.export(cid, out) == 3
+    lines = sorted(out.getvalue().splitlines()[1:])
+    assert [line.split(",")[4:] for line in lines] == [
+        ["sent", "", "verified"], ["cancelled", "", "rejected"], ["failed", "rejected", ""]
+    ]  # fmt: skip
+    assert number(0) not in out.getvalue() and "+1********00" in out.getvalue()
+    full = io.StringIO()
+    campaigns.export(cid, full, unmasked=True)
+    assert number(0) in full.getvalue()
+
+
+def test_memory_does_not_grow_with_the_input(
+    campaigns: Campaigns, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small chunks keep this quick under tracemalloc; the bench measures a million rows.
+    monkeypatch.setattr("producer.campaign.campaigns.CHUNK_ROWS", 100)
+
+    def generated(n: int, offset: int) -> Iterator[dict[str, str]]:
+        return ({"destination": number(offset + i)} for i in range(n))
+
+    def peak(n: int, offset: int, name: str) -> int:
+        tracemalloc.start()
+        report = campaigns.start(generated(n, offset), brand_name=BRAND, source=SOURCE,
+                                 name=name)  # fmt: skip
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert report.enqueued == n
+        return top
+
+    small, large = peak(300, 0, "small"), peak(1_800, 1_000, "large")
+    # Holding the extra 1,500 rows (or their messages, ~1.3 KB each) would cost MBs.
+    assert large < small + 250_000, (small, large)
+
+
+def test_progress_bar_draws_on_its_stream() -> None:
+    assert "[###############---------------]  50% 5/10" in render("queueing", 5, 10, 1.0)
+    stream = io.StringIO()
+    bar = ProgressBar(stream)
+    bar("checking", 10, None)
+    bar("queueing", 10, 10)
+    bar.close()
+    assert "checking" in stream.getvalue() and "100% 10/10" in stream.getvalue()

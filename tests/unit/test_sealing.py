@@ -1,0 +1,118 @@
+"""Sealing the OTP in verify messages: round trip, rotation, tamper, and no key."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from producer import sealing
+from producer.outcomes import InvalidRequest
+from producer.requests import VerifyRequest
+from producer.sealing import PREFIX, Sealer, generate_key, is_sealed
+from producer.settings import ConfigError, Settings
+
+OLD, NEW, ROGUE = generate_key(), generate_key(), generate_key()
+KWARGS = {
+    "destination": "+14255550142",
+    "otp": "123456",
+    "brand_name": "ExampleCorp",
+    "source": "Login",
+}
+
+
+def test_round_trip_hides_the_code_and_validates_after_opening() -> None:
+    sealer = Sealer([NEW])
+    sealed = sealer.seal_kwargs(KWARGS)
+    assert is_sealed(sealed["otp"]) and sealed["otp"].startswith(PREFIX)
+    assert "123456" not in sealed["otp"]
+    assert {k: v for k, v in sealed.items() if k != "otp"} == {
+        k: v for k, v in KWARGS.items() if k != "otp"
+    }
+    opened = sealer.open_kwargs(sealed)
+    assert opened == KWARGS
+    assert VerifyRequest.from_kwargs(opened).otp == "123456"
+
+
+def test_each_seal_is_different() -> None:
+    sealer = Sealer([NEW])
+    assert sealer.seal("123456") != sealer.seal("123456")
+
+
+def test_rotation_first_key_seals_every_key_opens() -> None:
+    token_old = Sealer([OLD]).seal("123456")
+    rotated = Sealer([NEW, OLD])
+    token_new = rotated.seal("654321")
+    assert rotated.open("otp", token_old) == "123456"
+    assert rotated.open("otp", token_new) == "654321"
+    # The new key seals: a worker that knows only NEW opens what `rotated` sealed...
+    assert Sealer([NEW]).open("otp", token_new) == "654321"
+    # ...but not what was queued under OLD, once OLD is dropped.
+    with pytest.raises(InvalidRequest) as info:
+        Sealer([NEW]).open("otp", token_old)
+    assert str(info.value) == "invalid: otp: cannot be decrypted (unknown key?)"
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda t: t[:-4] + ("AAAA" if not t.endswith("AAAA") else "BBBB"),
+        lambda t: t[: len(PREFIX) + 20] + "x" + t[len(PREFIX) + 21 :],
+        lambda t: t[:40],
+        lambda t: PREFIX + "not base64 at all !",
+        lambda t: PREFIX,
+        lambda t: PREFIX + "é",
+    ],
+)
+def test_tampered_or_garbage_token_is_invalid_otp(mangle: object) -> None:
+    token = Sealer([NEW]).seal("123456")
+    with pytest.raises(InvalidRequest) as info:
+        Sealer([NEW]).open_kwargs({**KWARGS, "otp": mangle(token)})  # type: ignore[operator]
+    assert info.value.field == "otp"
+    assert "123456" not in str(info.value)
+
+
+def test_unknown_key_and_worker_without_keys_refuse_by_field() -> None:
+    token = Sealer([ROGUE]).seal("123456")
+    for worker in (Sealer([NEW, OLD]), Sealer([])):
+        with pytest.raises(InvalidRequest) as info:
+            worker.open_kwargs({**KWARGS, "otp": token})
+        assert str(info.value) == "invalid: otp: cannot be decrypted (unknown key?)"
+
+
+def test_plaintext_and_odd_values_pass_through_to_validation() -> None:
+    sealer = Sealer([NEW])
+    assert sealer.open_kwargs(KWARGS) == KWARGS
+    assert sealer.open_kwargs({**KWARGS, "otp": 123456})["otp"] == 123456
+    assert sealer.open_kwargs(["not", "a", "mapping"]) == ["not", "a", "mapping"]
+    with pytest.raises(InvalidRequest, match="otp"):
+        VerifyRequest.from_kwargs(sealer.open_kwargs({**KWARGS, "otp": 123456}))
+
+
+def test_a_sealed_non_code_still_fails_validation() -> None:
+    sealer = Sealer([NEW])
+    with pytest.raises(InvalidRequest) as info:
+        VerifyRequest.from_kwargs(sealer.open_kwargs({**KWARGS, "otp": sealer.seal("12ab")}))
+    assert info.value.field == "otp"
+
+
+def test_no_key_sends_plaintext_and_warns_once_per_process(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sealing, "_warned_unsealed", False)
+    sealer = Sealer([])
+    with caplog.at_level(logging.WARNING, logger="otpq.sealing"):
+        assert sealer.seal_kwargs(KWARGS) == KWARGS
+        assert Sealer([]).seal_kwargs(KWARGS) == KWARGS
+    warnings = [r for r in caplog.records if "OTPQ_OTP_KEYS" in r.getMessage()]
+    assert len(warnings) == 1
+    assert not sealer.enabled and Sealer([NEW]).enabled
+
+
+def test_settings_parse_keys_and_refuse_bad_ones_without_echoing_them() -> None:
+    assert Settings.from_env({"OTPQ_OTP_KEYS": f" {NEW} , {OLD} "}).otp_keys == (NEW, OLD)
+    assert Settings.from_env({}).otp_keys == ()
+    secretish = "s3cr3t-but-not-a-fernet-key"
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"OTPQ_OTP_KEYS": f"{NEW},{secretish}"})
+    assert "key #2" in str(info.value) and secretish not in str(info.value)

@@ -1,0 +1,114 @@
+"""The worker's abuse limits, checked after the deadline and before rate-limit capacity.
+
+An OTP system is an authentication system and an SMS bill. Per destination (keyed by
+an HMAC of the number, producer/guards.py):
+
+- country allow/deny list (sends) → `blocked`; SMS pumping targets premium ranges;
+- resend cooldown (sends enqueued by name; the producer answers repeats itself) →
+  `cooldown`, naming the first job, whose code stands;
+- send budgets, OTPQ_DESTINATION_SENDS → `limited`. A slot is kept only by a send
+  that may have reached Pinpoint: it is refunded when the job expires before its
+  first call or Pinpoint refuses it permanently (no SMS, no charge);
+- failed verifies across codes, OTPQ_VERIFY_FAILURES → `locked`. A verify takes a
+  slot when admitted (so parallel guesses cannot overshoot), keeps it if the code
+  was wrong, gives it back if nothing was verified, and a correct code clears them.
+
+Redis trouble raises AbuseUnavailable: the task retries shortly rather than send
+unchecked.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+
+import redis
+
+from producer.guards import KeyHasher, check_country, first_wins
+from producer.outcomes import DestinationLimited, DestinationLocked, ResendCooldown
+from producer.requests import SendRequest, VerifyRequest
+from producer.settings import Settings
+from worker.budgets import SlidingWindows
+
+log = logging.getLogger(__name__)
+
+
+class AbuseUnavailable(Exception):
+    """Redis could not answer an abuse check; the redis error is the `__cause__`."""
+
+
+@dataclass
+class Abuse:
+    redis: redis.Redis
+    settings: Settings
+
+    @cached_property
+    def hasher(self) -> KeyHasher:
+        return KeyHasher.resolve(self.redis, self.settings.hash_key)
+
+    @cached_property
+    def windows(self) -> SlidingWindows:
+        return SlidingWindows(self.redis)
+
+    def sends_key(self, destination: str) -> str:
+        return self.hasher.key("sends", destination)
+
+    def failures_key(self, destination: str) -> str:
+        return self.hasher.key("fails", destination)
+
+    def admit_send(self, request: SendRequest, job_id: str) -> None:
+        check_country(request.destination, self.settings)
+        try:
+            cooldown = self.settings.resend_cooldown
+            if cooldown > 0:
+                key = self.hasher.key("cooldown", request.destination, request.ref_id)
+                first = first_wins(self.redis, key, job_id, cooldown)
+                if first:
+                    raise ResendCooldown(
+                        f"job {first} sent a code for this destination and reference "
+                        f"less than {cooldown:g}s ago"
+                    )
+            verdict = self.windows.admit(
+                self.sends_key(request.destination), job_id, self.settings.destination_sends
+            )
+        except redis.RedisError as exc:
+            raise AbuseUnavailable(str(exc)) from exc
+        if not verdict.admitted:
+            raise DestinationLimited(
+                f"at most {verdict.limit} sends per {verdict.window:g}s to this destination; "
+                f"room again in {verdict.retry_after:.0f}s"
+            )
+
+    def admit_verify(self, request: VerifyRequest, job_id: str) -> None:
+        try:
+            verdict = self.windows.admit(
+                self.failures_key(request.destination), job_id, self.settings.verify_failures
+            )
+        except redis.RedisError as exc:
+            raise AbuseUnavailable(str(exc)) from exc
+        if not verdict.admitted:
+            raise DestinationLocked(
+                f"{verdict.limit} failed verifies in {verdict.window:g}s for this destination; "
+                f"unlocks in {verdict.retry_after:.0f}s"
+            )
+
+    def verified(self, request: VerifyRequest, *, valid: bool) -> None:
+        """A correct code clears the destination's failures; a wrong one keeps its slot."""
+        if valid:
+            _quietly(lambda: self.redis.delete(self.failures_key(request.destination)))
+
+    def refund_send(self, destination: str, job_id: str) -> None:
+        _quietly(lambda: self.windows.refund(self.sends_key(destination), job_id))
+
+    def refund_verify(self, destination: str, job_id: str) -> None:
+        _quietly(lambda: self.windows.refund(self.failures_key(destination), job_id))
+
+
+def _quietly(call: Callable[[], object]) -> None:
+    """Bookkeeping after the outcome is decided: a Redis hiccup must not change it."""
+    try:
+        call()
+    except redis.RedisError as exc:
+        log.warning("abuse bookkeeping skipped: %s", exc)

@@ -1,0 +1,88 @@
+"""Per-destination budgets: a sliding-window log in one sorted set, one Lua script.
+
+Each admitted job is a member (its job id) scored by its admission time. A job is
+admitted only if, in every window, fewer members than the limit are younger than the
+window; check and add are one atomic script, so a burst of concurrent jobs cannot
+overshoot. Keyed by job id, admission is idempotent (a retried or redelivered job
+keeps its one slot) and a slot is refunded exactly (ZREM of that job).
+
+A dozen members per destination at most: exact counts cost less than approximations.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import redis
+
+#: KEYS[1] the set; ARGV: job id, now, then LIMIT, WINDOW pairs, longest window last.
+#: Returns {1} when admitted, else {0, limit, window, retry_after} as strings
+#: (a Lua number returned to Redis would be truncated to an integer).
+SOURCE = r"""
+local key, member, now = KEYS[1], ARGV[1], tonumber(ARGV[2])
+local longest = tonumber(ARGV[#ARGV])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%.17g', now - longest))
+if redis.call('ZSCORE', key, member) then return {1} end
+for i = 3, #ARGV, 2 do
+  local limit, window = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+  -- A member counts while it is younger than the window: score > now - window.
+  local since = '(' .. string.format('%.17g', now - window)
+  local used = redis.call('ZCOUNT', key, since, '+inf')
+  if used >= limit then
+    -- Room comes back when the (used - limit + 1)-th oldest member leaves the window.
+    local oldest = redis.call('ZRANGEBYSCORE', key, since, '+inf', 'WITHSCORES',
+                              'LIMIT', used - limit, 1)
+    local retry = tonumber(oldest[2]) + window - now
+    return {0, ARGV[i], ARGV[i + 1], string.format('%.17g', retry)}
+  end
+end
+redis.call('ZADD', key, now, member)
+redis.call('EXPIRE', key, math.ceil(longest) + 1)
+return {1}
+"""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    admitted: bool
+    #: When refused: the budget that refused (LIMIT per WINDOW s) and when room returns.
+    limit: int = 0
+    window: float = 0.0
+    retry_after: float = 0.0
+
+
+class SlidingWindows:
+    def __init__(self, client: redis.Redis) -> None:
+        self.redis = client
+        self._script = client.register_script(SOURCE)
+
+    def admit(
+        self,
+        key: str,
+        member: str,
+        budgets: Sequence[tuple[int, float]],
+        now: float | None = None,
+    ) -> Verdict:
+        """Admit `member` unless a budget is used up. `budgets` is ((limit, seconds), ...)."""
+        if not budgets:
+            return Verdict(True)
+        ordered = sorted(budgets, key=lambda b: b[1])
+        args: list[str | float] = [member, repr(time.time() if now is None else now)]
+        for limit, window in ordered:
+            args += [str(limit), repr(float(window))]
+        reply = self._script(keys=[key], args=args)
+        if int(reply[0]) == 1:
+            return Verdict(True)
+        return Verdict(
+            False, limit=int(reply[1]), window=float(reply[2]), retry_after=float(reply[3])
+        )
+
+    def refund(self, key: str, member: str) -> None:
+        self.redis.zrem(key, member)
+
+    def used(self, key: str, window: float, now: float | None = None) -> int:
+        """Members younger than `window` (for tests and operators)."""
+        now = time.time() if now is None else now
+        return int(self.redis.zcount(key, f"({now - window!r}", "+inf"))

@@ -1,0 +1,113 @@
+"""The worker's side of bulk campaigns: report each row's outcome, count answers, and
+skip rows of a cancelled campaign.
+
+Send jobs of a campaign carry its id in the `otpq_campaign` header (not a kwarg: the
+kwargs are the public contract). Celery's signals settle the row when the job ends
+(task_success / task_failure) and count its retries (task_retry); a verify whose
+reference id belongs to a campaign moves that campaign's verified/rejected counts.
+Sends outside campaigns are counted per UTC day for OTPQ_DAILY_SEND_CAP (campaign rows
+were reserved when their campaign started).
+
+Bookkeeping never fails a job: a Redis error here is logged (without numbers) and the
+job's own outcome stands.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import redis
+from celery import Task, signals
+
+from producer.campaign.ledger import SENT, Ledger, state_for
+from producer.lanes import CAMPAIGN_HEADER, SEND_TASK, VERIFY_TASK
+from producer.outcomes import Cancelled, OtpqError
+from worker.app import app, settings
+from worker.runtime import runtime
+
+logger = logging.getLogger(__name__)
+
+_current: tuple[int, Ledger] | None = None
+
+
+def ledger() -> Ledger:
+    """One Ledger per process, over the runtime's Redis pool (built after a fork)."""
+    global _current
+    if _current is None or _current[0] != os.getpid():
+        rt = runtime(settings, pool_size=app.conf.worker_concurrency or 16)
+        _current = (os.getpid(), Ledger(rt.redis))
+    return _current[1]
+
+
+def campaign_of(request: Any) -> str | None:
+    """The campaign id a job's message carries, if any."""
+    if request is None:
+        return None
+    value = getattr(request, CAMPAIGN_HEADER, None)
+    if value is None:
+        value = (getattr(request, "headers", None) or {}).get(CAMPAIGN_HEADER)
+    return value if isinstance(value, str) and value else None
+
+
+def raise_if_cancelled(task: Task) -> None:
+    """Called by otp.send before it takes capacity and claims: one Redis lookup, and only
+    for campaign jobs. If Redis cannot answer, the send goes on to the limiter, which
+    fails closed."""
+    campaign = campaign_of(task.request)
+    if campaign is None:
+        return
+    try:
+        cancelled = ledger().is_cancelled(campaign)
+    except redis.RedisError:
+        return
+    if cancelled:
+        raise Cancelled("its campaign was cancelled before it was sent")
+
+
+@signals.task_success.connect
+def _on_success(sender: Task | None = None, result: Any = None, **_: Any) -> None:
+    if sender is None:
+        return
+    try:
+        if sender.name == SEND_TASK:
+            campaign = campaign_of(sender.request)
+            if campaign:
+                ledger().settle(campaign, sender.request.id, SENT)
+            else:
+                ledger().count_send()
+        elif sender.name == VERIFY_TASK and isinstance(result, dict):
+            destination = (sender.request.kwargs or {}).get("destination")
+            reference_id = result.get("reference_id")
+            if isinstance(destination, str) and isinstance(reference_id, str):
+                ledger().answer(reference_id, destination, bool(result.get("valid")))
+    except redis.RedisError as exc:
+        logger.warning("campaign bookkeeping failed for job %s: %s", sender.request.id, exc)
+
+
+@signals.task_failure.connect
+def _on_failure(sender: Task | None = None, exception: Any = None, **_: Any) -> None:
+    if sender is None or sender.name != SEND_TASK:
+        return
+    campaign = campaign_of(sender.request)
+    if campaign is None:
+        return
+    reason = exception.reason if isinstance(exception, OtpqError) else "error"
+    try:
+        ledger().settle(campaign, sender.request.id, state_for(reason))
+    except redis.RedisError as exc:
+        logger.warning("campaign bookkeeping failed for job %s: %s", sender.request.id, exc)
+
+
+@signals.task_retry.connect
+def _on_retry(sender: Task | None = None, request: Any = None, **_: Any) -> None:
+    if sender is None or sender.name != SEND_TASK:
+        return
+    campaign = campaign_of(request)
+    if campaign is None:
+        return
+    try:
+        ledger().retried(campaign)
+    except redis.RedisError as exc:
+        logger.warning("campaign bookkeeping failed for a retry: %s", exc)
