@@ -8,6 +8,15 @@ item is dropped with a warning naming only its queue and size — its bytes may 
 a phone number or a code. Well-formed envelopes go on as usual: Celery itself
 refuses content types other than JSON (pickle included) and discards them.
 
+It also keeps a lost connection from killing the worker: when Redis goes away while
+the worker holds messages, Celery closes the channel, kombu tries to put the held
+messages back and, about one time in ten, builds a new connection pool from a
+connection object already released — `AttributeError: 'NoneType' object has no
+attribute 'hostname'`, "Unrecoverable error", and the worker stops consuming for
+good. Here that is the connection error it is (`Channel._connparams`), which Celery
+handles by reconnecting; the held messages stay in Redis's unacked set and come back
+through the visibility timeout.
+
 Selected with `broker_transport` in worker.app; producers never consume, so they
 keep the stock transport.
 """
@@ -17,6 +26,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis
 from kombu.transport import redis as kombu_redis
 
 logger = logging.getLogger(__name__)
@@ -37,6 +47,11 @@ def is_envelope(message: object) -> bool:
 
 
 class Channel(kombu_redis.Channel):
+    def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
+        if getattr(self.connection, "client", None) is None:  # released: connection gone
+            raise redis.ConnectionError("the broker connection was closed")
+        return dict(super()._connparams(asynchronous=asynchronous))
+
     def _brpop_read(self, **options: Any) -> bool:
         try:
             return bool(super()._brpop_read(**options))
