@@ -63,13 +63,17 @@ def start(stack: BenchStack, processes: int, concurrency: int, app: str) -> None
         )
 
 
-def raw_noop(stack: BenchStack, jobs: int, processes: int, concurrency: int) -> float:
+def raw_celery(
+    stack: BenchStack, jobs: int, processes: int, concurrency: int, task: str = "noop"
+) -> float:
+    """Raw Celery baselines: `noop` does nothing; `boto` only calls SendOTPMessage."""
     from bench.noop_app import app
 
     ids = [str(uuid.uuid4()) for _ in range(jobs)]
-    for job_id in ids:
-        app.send_task("noop", kwargs={"x": 1}, task_id=job_id, queue="noop")
-    start(stack, processes, concurrency, "bench.noop_app")
+    for job_id, destination in zip(ids, numbers(jobs, start=900_000), strict=True):
+        kwargs = {"destination": destination} if task == "boto" else {"x": 1}
+        app.send_task(task, kwargs=kwargs, task_id=job_id, queue="noop")
+    start(stack, processes, concurrency, "bench.boto_app" if task == "boto" else "bench.noop_app")
     rate = done_rate(redis.Redis.from_url(stack.env["REDIS_URL"]), ids, timeout=600)
     stack.stop_workers()
     return rate
@@ -106,13 +110,29 @@ def main() -> None:
 
         os.environ["REDIS_URL"] = stack.env["REDIS_URL"]
         p, c, n = args.processes, args.concurrency, args.jobs
-        noop = raw_noop(stack, n, p, c)
+        noop = raw_celery(stack, n, p, c)
+        stack.sandbox.control.reset()
+        boto = raw_celery(stack, n, p, c, task="boto")
         fast = otpq_sends(stack, n, p, c, 0)
         slow = otpq_sends(stack, n, p, c, 100)
     print(
         table(
             [
                 ("raw Celery no-op tasks/s", f"{noop:.0f}", "-", "-", "baseline"),
+                (
+                    "raw Celery task calling boto3/s",
+                    f"{boto:.0f}",
+                    f"{noop:.0f}",
+                    f"{boto / noop:.2f}",
+                    "(reference)",
+                ),
+                (
+                    "otpq sends/s ÷ the boto3-only task",
+                    f"{fast:.0f}",
+                    f"{boto:.0f}",
+                    f"{fast / boto:.2f}",
+                    "≈ 1 (features cost little)",
+                ),
                 (
                     "otpq sends/s, 0 ms Pinpoint",
                     f"{fast:.0f}",

@@ -1,0 +1,41 @@
+"""A second baseline: raw Celery whose task only calls SendOTPMessage through boto3.
+
+Same broker, backend and pool as bench/noop_app.py; one client per process, no
+limiter, claim, deadline, redaction or events. The gap between this and otpq is what
+otpq's own features cost.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from bench.noop_app import app
+
+_client = boto3.client(
+    "pinpoint",
+    region_name="us-east-1",
+    config=Config(retries={"total_max_attempts": 1}, max_pool_connections=64),
+)
+
+
+@app.task(name="boto")
+def boto(destination: str) -> dict[str, Any]:
+    response = _client.send_otp_message(
+        ApplicationId=os.environ["PINPOINT_APPLICATION_ID"],
+        SendOTPMessageRequestParameters={
+            "Channel": "SMS",
+            "BrandName": "Bench",
+            "CodeLength": 6,
+            "ValidityPeriod": 15,
+            "AllowedAttempts": 3,
+            "DestinationIdentity": destination,
+            "OriginationIdentity": "+18005550100",
+            "ReferenceId": "bench",
+        },
+    )
+    entry = response["MessageResponse"]["Result"][destination]
+    return {"message_id": entry.get("MessageId"), "delivery_status": entry["DeliveryStatus"]}
