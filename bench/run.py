@@ -1,0 +1,52 @@
+"""Every benchmark, one command; each prints its figures beside a baseline from the same run.
+
+    python bench/run.py            # the figures quoted in the README (about 15 minutes)
+    python bench/run.py --quick    # smaller sizes, a few minutes
+
+Nothing here is collected by pytest, and nothing asserts: a benchmark reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+#: (script, full-size arguments, quick arguments)
+BENCHES: list[tuple[str, list[str], list[str]]] = [
+    ("throughput.py", ["--jobs", "3000"], ["--jobs", "800"]),
+    ("rate_limits.py", ["--rate", "40", "--seconds", "15"], ["--rate", "40", "--seconds", "6"]),
+    ("lanes.py", ["--backlog", "100000"], ["--backlog", "10000", "--probes", "20"]),
+    ("campaign_enqueue.py", [], ["--rows", "20000", "--memory-rows", "100000"]),
+    ("bulk_batch.py", [], ["--rows", "2000"]),
+    ("worker_memory.py", ["--jobs", "20000"], ["--jobs", "4000"]),
+]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes")
+    parser.add_argument("only", nargs="*", help="run only these scripts (e.g. lanes.py)")
+    args = parser.parse_args()
+    failed = 0
+    for script, full, quick in BENCHES:
+        if args.only and script not in args.only:
+            continue
+        if not (HERE / script).exists():
+            continue
+        print(f"\n== {script} {' '.join(quick if args.quick else full)}", flush=True)
+        started = time.time()
+        done = subprocess.run(
+            [sys.executable, str(HERE / script), *(quick if args.quick else full)]
+        )
+        failed += done.returncode != 0
+        print(f"   ({time.time() - started:.0f}s)", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
