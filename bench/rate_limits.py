@@ -16,7 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.stack import bench_stack, max_in_window, numbers, table
+from bench.stack import bench_stack, numbers, table
+from sandbox.stats import max_per_window as max_in_window
 from worker.throttle import bucket
 
 
