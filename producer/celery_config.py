@@ -12,7 +12,14 @@ from urllib.parse import parse_qsl, urlsplit
 
 from kombu import Queue
 
-from producer.lanes import BULK, DEFAULT_QUEUE, INTERACTIVE, SEND_TASK, VERIFY_TASK
+from producer.lanes import (
+    BULK,
+    DEFAULT_QUEUE,
+    INTERACTIVE,
+    SEND_BATCH_TASK,
+    SEND_TASK,
+    VERIFY_TASK,
+)
 from producer.settings import DEFAULT_RESTORE_INTERVAL, ConfigError, Settings
 
 #: `ssl_cert_reqs` values a `rediss://` URL may carry (Celery's spellings).
@@ -61,7 +68,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "result_backend_thread_safe": True,
         "task_queues": [Queue(INTERACTIVE), Queue(BULK)],
         "task_default_queue": DEFAULT_QUEUE,
-        "task_routes": {SEND_TASK: {"queue": DEFAULT_QUEUE}, VERIFY_TASK: {"queue": DEFAULT_QUEUE}},
+        "task_routes": {
+            SEND_TASK: {"queue": DEFAULT_QUEUE},
+            VERIFY_TASK: {"queue": DEFAULT_QUEUE},
+            SEND_BATCH_TASK: {"queue": BULK},
+        },
         "task_create_missing_queues": False,
         "enable_utc": True,
         "timezone": "UTC",

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 SEND_TASK = "otp.send"
 VERIFY_TASK = "otp.verify"
+#: otpq-internal: a chunk of `otp.send` rows in one message, on the bulk lane only
+#: (campaigns). Each row keeps its own job id and result; not part of the public contract.
+SEND_BATCH_TASK = "otp.send_batch"
 
 #: Logins and sign-ups: a person is waiting for this SMS.
 INTERACTIVE = "otp.interactive"

@@ -68,6 +68,15 @@ DEFAULT_DAILY_SEND_CAP: int | None = None
 #: start: users' answers arrive over days and still move its verified counts.
 DEFAULT_CAMPAIGN_TTL = 7 * 24 * 3600
 
+# -- batched bulk lane (docs/campaigns.md) ----------------------------------------
+#: Rows of `otp.send_batch` messages in flight at once per worker process (a thread
+#: pool shared by every batch the process runs; boto3 clients are thread-safe).
+DEFAULT_BATCH_CONCURRENCY = 32
+#: Most rows one `otp.send_batch` message may carry; a bigger batch is refused whole.
+BATCH_MAX_ROWS = 200
+#: Rows per `otp.send_batch` message a campaign start builds (1 = one `otp.send` per row).
+DEFAULT_CAMPAIGN_BATCH_SIZE = 100
+
 
 class ConfigError(ValueError):
     """A setting's value is unusable; the message names the variable."""
@@ -254,6 +263,8 @@ class Settings:
     #: OTPQ_DAILY_SEND_CAP: checked (and reserved) when a campaign starts.
     daily_send_cap: int | None = DEFAULT_DAILY_SEND_CAP
     campaign_ttl: float = DEFAULT_CAMPAIGN_TTL
+    #: OTPQ_BATCH_CONCURRENCY: rows of bulk batches in flight per worker process.
+    batch_concurrency: int = DEFAULT_BATCH_CONCURRENCY
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -291,6 +302,9 @@ class Settings:
             metrics_port=_port(env, "OTPQ_METRICS_PORT", DEFAULT_METRICS_PORT),
             daily_send_cap=_optional_int(env, "OTPQ_DAILY_SEND_CAP"),
             campaign_ttl=_number(env, "OTPQ_CAMPAIGN_TTL", DEFAULT_CAMPAIGN_TTL, minimum=3600),
+            batch_concurrency=int(
+                _number(env, "OTPQ_BATCH_CONCURRENCY", DEFAULT_BATCH_CONCURRENCY, minimum=1)
+            ),
         )
         settings.check()
         return settings

@@ -55,7 +55,11 @@ def raise_if_cancelled(task: Task) -> None:
     """Called by otp.send before it takes capacity and claims: one Redis lookup, and only
     for campaign jobs. If Redis cannot answer, the send goes on to the limiter, which
     fails closed."""
-    campaign = campaign_of(task.request)
+    raise_if_campaign_cancelled(campaign_of(task.request))
+
+
+def raise_if_campaign_cancelled(campaign: str | None) -> None:
+    """The same check for a row of an `otp.send_batch`, which names its campaign."""
     if campaign is None:
         return
     try:
@@ -66,18 +70,43 @@ def raise_if_cancelled(task: Task) -> None:
         raise Cancelled("its campaign was cancelled before it was sent")
 
 
+def settle_send(campaign: str | None, job_id: str, exception: BaseException | None) -> None:
+    """A send ended (exception None = sent): settle its campaign row, or count it
+    against the day's sends. Called by the signals below for `otp.send`, and directly
+    for each row of an `otp.send_batch`."""
+    try:
+        if campaign is None:
+            if exception is None:
+                ledger().count_send()
+            return
+        if exception is None:
+            ledger().settle(campaign, job_id, SENT)
+        else:
+            reason = exception.reason if isinstance(exception, OtpqError) else "error"
+            ledger().settle(campaign, job_id, state_for(reason))
+    except redis.RedisError as exc:
+        logger.warning("campaign bookkeeping failed for job %s: %s", job_id, exc)
+
+
+def retried_send(campaign: str | None) -> None:
+    """A campaign send was rescheduled: count the retry."""
+    if campaign is None:
+        return
+    try:
+        ledger().retried(campaign)
+    except redis.RedisError as exc:
+        logger.warning("campaign bookkeeping failed for a retry: %s", exc)
+
+
 @signals.task_success.connect
 def _on_success(sender: Task | None = None, result: Any = None, **_: Any) -> None:
     if sender is None:
         return
+    if sender.name == SEND_TASK:
+        settle_send(campaign_of(sender.request), sender.request.id, None)
+        return
     try:
-        if sender.name == SEND_TASK:
-            campaign = campaign_of(sender.request)
-            if campaign:
-                ledger().settle(campaign, sender.request.id, SENT)
-            else:
-                ledger().count_send()
-        elif sender.name == VERIFY_TASK and isinstance(result, dict):
+        if sender.name == VERIFY_TASK and isinstance(result, dict):
             destination = (sender.request.kwargs or {}).get("destination")
             reference_id = result.get("reference_id")
             if isinstance(destination, str) and isinstance(reference_id, str):
@@ -91,23 +120,12 @@ def _on_failure(sender: Task | None = None, exception: Any = None, **_: Any) -> 
     if sender is None or sender.name != SEND_TASK:
         return
     campaign = campaign_of(sender.request)
-    if campaign is None:
-        return
-    reason = exception.reason if isinstance(exception, OtpqError) else "error"
-    try:
-        ledger().settle(campaign, sender.request.id, state_for(reason))
-    except redis.RedisError as exc:
-        logger.warning("campaign bookkeeping failed for job %s: %s", sender.request.id, exc)
+    if campaign is not None:
+        settle_send(campaign, sender.request.id, exception or Exception("error"))
 
 
 @signals.task_retry.connect
 def _on_retry(sender: Task | None = None, request: Any = None, **_: Any) -> None:
     if sender is None or sender.name != SEND_TASK:
         return
-    campaign = campaign_of(request)
-    if campaign is None:
-        return
-    try:
-        ledger().retried(campaign)
-    except redis.RedisError as exc:
-        logger.warning("campaign bookkeeping failed for a retry: %s", exc)
+    retried_send(campaign_of(request))

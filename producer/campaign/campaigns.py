@@ -30,14 +30,14 @@ from producer.campaign import ledger as keys
 from producer.campaign.budget import Budget, CampaignRefused
 from producer.campaign.ids import campaign_id, is_campaign_id, row_job_id
 from producer.campaign.ledger import Ledger
-from producer.campaign.messages import origin, send_message
+from producer.campaign.messages import batch_message, batch_row, origin, send_message
 from producer.campaign.rows import BadFile, InvalidRow, numbered, parse_row, read_csv
 from producer.client import BrokerUnavailable
 from producer.lanes import BULK
 from producer.outcomes import OtpqError
-from producer.redaction import mask_number, redact_kwargs, redact_text
+from producer.redaction import ROWS_SHOWN, mask_number, redact_kwargs, redact_text
 from producer.requests import SendRequest
-from producer.settings import Settings
+from producer.settings import BATCH_MAX_ROWS, DEFAULT_CAMPAIGN_BATCH_SIZE, Settings
 
 #: Rows per Redis call, in both passes: big enough to amortise the round trip, small
 #: enough that a chunk of messages (~1.3 KB each) stays a couple of MB.
@@ -192,12 +192,14 @@ class Campaigns:
         name: str = "",
         strict: bool = False,
         progress: Progress | None = None,
+        batch_size: int = DEFAULT_CAMPAIGN_BATCH_SIZE,
     ) -> StartReport:
         """Queue one OTP per row (dicts with `destination` and optionally `language`,
         `code_length`, `validity_period`, `reference_id`). Rows are numbered from 1 in
-        the report. Raises `CampaignRefused` (nothing queued) or `InvalidRequest` for a
-        bad brand or source."""
-        return self._start(numbered(rows), brand_name, source, name, strict, progress)
+        the report. `batch_size` rows travel per `otp.send_batch` message (1: one
+        `otp.send` message per row). Raises `CampaignRefused` (nothing queued) or
+        `InvalidRequest` for a bad brand or source."""
+        return self._start(numbered(rows), brand_name, source, name, strict, progress, batch_size)
 
     def start_csv(
         self,
@@ -208,10 +210,13 @@ class Campaigns:
         name: str = "",
         strict: bool = False,
         progress: Progress | None = None,
+        batch_size: int = DEFAULT_CAMPAIGN_BATCH_SIZE,
     ) -> StartReport:
         """`start` from a CSV file; invalid rows are reported by their line in the file."""
         try:
-            return self._start(read_csv(path), brand_name, source, name, strict, progress)
+            return self._start(
+                read_csv(path), brand_name, source, name, strict, progress, batch_size
+            )
         except (BadFile, OSError, UnicodeDecodeError, csv.Error) as exc:
             raise CampaignRefused("file", f"{Path(path).name}: {exc}") from None
 
@@ -223,7 +228,10 @@ class Campaigns:
         name: str,
         strict: bool,
         progress: Progress | None,
+        batch_size: int = DEFAULT_CAMPAIGN_BATCH_SIZE,
     ) -> StartReport:
+        if not 1 <= batch_size <= BATCH_MAX_ROWS:
+            raise CampaignRefused("batch_size", f"must be from 1 to {BATCH_MAX_ROWS}")
         SendRequest(destination=_PROBE, brand_name=brand_name, source=source)
         cid = campaign_id(brand_name, source, name)
         report = StartReport(cid, brand_name, source, name)
@@ -253,7 +261,10 @@ class Campaigns:
                     {"id": cid, "brand_name": brand_name, "source": source, "name": name},
                     self.settings.campaign_ttl,
                 )
-                self._push(cid, spool, report, progress)
+                if batch_size > 1:
+                    self._push_batches(cid, spool, report, progress, batch_size)
+                else:
+                    self._push(cid, spool, report, progress)
             finally:
                 # Rows another start queued first (or a failure) leave reservation unused.
                 self.ledger.release(report.new - report.enqueued)
@@ -350,6 +361,87 @@ class Campaigns:
         raced = report.new - report.enqueued
         if raced > 0:
             report.skipped_existing += raced
+
+    def _push_batches(
+        self,
+        cid: str,
+        spool: IO[str],
+        report: StartReport,
+        progress: Progress | None,
+        batch_size: int,
+    ) -> None:
+        """Second pass, batched: `batch_size` rows per `otp.send_batch` message, a chunk
+        of messages per Redis round trip. A batch holding a row the campaign already has
+        (a concurrent start, or a repeated line) is rebuilt from its new rows."""
+        spool.seek(0)
+        origin_json = json.dumps(origin())
+        ttl = self.settings.campaign_ttl
+        done = 0
+        rows: list[tuple[str, str, str, str]] = []  # job, numbers entry, ref key, kwargs
+        pending: list[list[tuple[str, str, str, str]]] = []
+        for text in spool:
+            job, ref, number, kwargs_json, _ = text.rstrip("\n").split(_SEP)
+            rows.append((job, number, ref, kwargs_json))
+            if len(rows) >= batch_size:
+                pending.append(rows)
+                rows = []
+            if len(pending) * batch_size >= CHUNK_ROWS:
+                done += self._enqueue_batches(cid, pending, report, origin_json, ttl)
+                pending = []
+                if progress:
+                    progress("queueing", done, report.valid)
+        if rows:
+            pending.append(rows)
+        if pending:
+            done += self._enqueue_batches(cid, pending, report, origin_json, ttl)
+        if progress:
+            progress("queueing", done, report.valid)
+        raced = report.new - report.enqueued
+        if raced > 0:
+            report.skipped_existing += raced
+
+    def _enqueue_batches(
+        self,
+        cid: str,
+        batches: list[list[tuple[str, str, str, str]]],
+        report: StartReport,
+        origin_json: str,
+        ttl: float,
+    ) -> int:
+        """Push batches until each is pushed or has no new row; returns rows handled."""
+        handled = sum(len(batch) for batch in batches)
+        deadline = time.time() + self.settings.bulk_deadline
+        while batches:
+            built = [(b, self._batch_message(cid, b, deadline, origin_json)) for b in batches]
+            answers = self.ledger.enqueue_batches(
+                cid, BULK, [([r[:3] for r in b], message) for b, message in built], ttl
+            )
+            batches = []
+            for (batch, _), answer in zip(built, answers, strict=True):
+                if isinstance(answer, int):
+                    report.enqueued += answer
+                elif answer:
+                    batches.append([batch[i] for i in answer])
+        return handled
+
+    @staticmethod
+    def _batch_message(
+        cid: str, rows: list[tuple[str, str, str, str]], deadline: float, origin_json: str
+    ) -> str:
+        shown: list[Any] = [
+            {"job_id": job, "kwargs": json.loads(kwargs_json)}
+            for job, _, _, kwargs_json in rows[:ROWS_SHOWN]
+        ]
+        if len(rows) > len(shown):
+            shown.append(f"<{len(rows) - len(shown)} more rows>")
+        return batch_message(
+            str(uuid.uuid4()),
+            [batch_row(job, kwargs_json) for job, _, _, kwargs_json in rows],
+            json.dumps(repr(redact_kwargs({"rows": shown}))),
+            deadline=deadline,
+            campaign=cid,
+            origin_json=origin_json,
+        )
 
     # -- watch, cancel, export ----------------------------------------------------
 

@@ -133,6 +133,35 @@ for k = 1, 3 do redis.call('EXPIRE', KEYS[k], ttl) end
 return #msgs
 """
 
+# A batch message is pushed only if every row in it is new to the campaign (and not
+# repeated within it): then all its rows are recorded with it, atomically. Otherwise
+# nothing is written and the script returns {0, indices of the new rows} so the
+# producer rebuilds the batch from those. ARGV: campaign id, ttl, message, then per row
+# job id, numbers entry, reference key.
+_ENQUEUE_BATCH = """
+local cid, ttl, msg = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local seen, fresh, all = {}, {}, true
+for i = 4, #ARGV, 3 do
+  if seen[ARGV[i]] or redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
+    all = false
+  else
+    seen[ARGV[i]] = true
+    fresh[#fresh + 1] = (i - 4) / 3
+  end
+end
+if not all then return {0, fresh} end
+for i = 4, #ARGV, 3 do
+  redis.call('HSET', KEYS[1], ARGV[i], 'queued')
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  redis.call('SET', ARGV[i + 2], cid, 'EX', ttl)
+end
+redis.call('LPUSH', KEYS[4], msg)
+redis.call('HINCRBY', KEYS[3], 'queued', #fresh)
+redis.call('HINCRBY', KEYS[3], 'total', #fresh)
+for k = 1, 3 do redis.call('EXPIRE', KEYS[k], ttl) end
+return {1, #fresh}
+"""
+
 # queued -> a final state, once: a redelivered or replayed job changes nothing.
 _SETTLE = """
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= 'queued' then return 0 end
@@ -178,6 +207,7 @@ class Ledger:
         self.redis = client
         self._plan = client.register_script(_PLAN)
         self._enqueue = client.register_script(_ENQUEUE)
+        self._enqueue_batch = client.register_script(_ENQUEUE_BATCH)
         self._settle = client.register_script(_SETTLE)
         self._answer = client.register_script(_ANSWER)
         self._reserve = client.register_script(_RESERVE)
@@ -202,6 +232,28 @@ class Ledger:
             args.extend(row)
         keys = [rows_key(campaign), numbers_key(campaign), counts_key(campaign), queue]
         return int(self._enqueue(keys=keys, args=args))
+
+    def enqueue_batches(
+        self,
+        campaign: str,
+        queue: str,
+        batches: Sequence[tuple[Sequence[tuple[str, str, str]], str]],
+        ttl: float,
+    ) -> list[int | list[int]]:
+        """Per batch of ((job id, numbers entry, reference key), ...) and its message,
+        in one round trip: the rows pushed (all of them), or, when some rows are not new,
+        the indices of those that are (nothing was pushed; rebuild and call again)."""
+        keys = [rows_key(campaign), numbers_key(campaign), counts_key(campaign), queue]
+        pipe = self.redis.pipeline(transaction=False)
+        for rows, message in batches:
+            args: list[str] = [campaign, str(int(ttl)), message]
+            for row in rows:
+                args.extend(row)
+            self._enqueue_batch(keys=keys, args=args, client=pipe)
+        answers: list[int | list[int]] = []
+        for pushed, detail in pipe.execute():
+            answers.append(int(detail) if pushed else [int(i) for i in detail])
+        return answers
 
     def record_start(self, campaign: str, fields: dict[str, str], ttl: float) -> None:
         now = f"{time.time():.3f}"

@@ -19,7 +19,7 @@ import os
 import socket
 import uuid
 
-from producer.lanes import BULK, CAMPAIGN_HEADER, DEADLINE_HEADER, SEND_TASK
+from producer.lanes import BULK, CAMPAIGN_HEADER, DEADLINE_HEADER, SEND_BATCH_TASK, SEND_TASK
 
 _EMBED = '{"callbacks": null, "errbacks": null, "chain": null, "chord": null}'
 
@@ -74,6 +74,8 @@ def _template() -> str:
 
 
 TEMPLATE = _template()
+#: The same message for `otp.send_batch` (worker/batch.py): kwargs `{"rows": [...]}`.
+BATCH_TEMPLATE = TEMPLATE.replace(json.dumps(SEND_TASK), json.dumps(SEND_BATCH_TASK), 1)
 
 
 def origin() -> str:
@@ -99,6 +101,35 @@ def send_message(
     return TEMPLATE % {
         "body": body,
         "id": job_id,
+        "kwargsrepr": kwargsrepr_json,
+        "origin": origin_json,
+        "deadline": repr(float(deadline)),
+        "campaign": campaign,
+        "tag": str(uuid.uuid4()),
+    }
+
+
+def batch_row(job_id: str, kwargs_json: str) -> str:
+    """One row of a batch's `rows` kwarg, as JSON."""
+    return f'{{"job_id": {json.dumps(job_id)}, "kwargs": {kwargs_json}}}'
+
+
+def batch_message(
+    batch_id: str,
+    rows_json: list[str],
+    kwargsrepr_json: str,
+    *,
+    deadline: float,
+    campaign: str,
+    origin_json: str,
+) -> str:
+    """One `otp.send_batch` message for the bulk lane carrying `rows_json` (from
+    `batch_row`); `kwargsrepr_json` is the JSON string of the batch's redacted repr."""
+    kwargs_json = '{"rows": [' + ", ".join(rows_json) + "]}"
+    body = base64.b64encode(f"[[], {kwargs_json}, {_EMBED}]".encode()).decode("ascii")
+    return BATCH_TEMPLATE % {
+        "body": body,
+        "id": batch_id,
         "kwargsrepr": kwargsrepr_json,
         "origin": origin_json,
         "deadline": repr(float(deadline)),

@@ -81,7 +81,9 @@ def test_worker_consumes_hand_built_messages_and_stores_results(
     campaign_worker: WorkerProcess,
     pinpoint: SandboxControl,
 ) -> None:
-    report = campaigns.start(rows(20), brand_name=BRAND, source=SOURCE, name="results")
+    report = campaigns.start(
+        rows(20), brand_name=BRAND, source=SOURCE, name="results", batch_size=1
+    )
     assert report.enqueued == 20
     client = OtpClient(Settings.from_env(env))
     for i in range(20):

@@ -123,10 +123,10 @@ def test_duplicates_are_sent_once_and_a_rerun_queues_nothing(
     campaigns: Campaigns, r: redis.Redis
 ) -> None:
     batch = rows(30) + rows(5)  # five numbers twice
-    first = campaigns.start(batch, brand_name=BRAND, source=SOURCE, name="dup")
+    first = campaigns.start(batch, brand_name=BRAND, source=SOURCE, name="dup", batch_size=1)
     assert (first.enqueued, first.skipped_duplicate, first.skipped_existing) == (30, 5, 0)
     assert r.llen(BULK) == 30
-    again = campaigns.start(rows(40), brand_name=BRAND, source=SOURCE, name="dup")
+    again = campaigns.start(rows(40), brand_name=BRAND, source=SOURCE, name="dup", batch_size=1)
     assert (again.enqueued, again.skipped_existing) == (10, 30)
     assert r.llen(BULK) == 40
     status = campaigns.status(first.campaign_id)
@@ -167,7 +167,7 @@ def test_daily_cap_counts_other_sends_and_reserves_whole_campaigns(
         c.start(rows(10, 100), brand_name=BRAND, source=SOURCE, name="b")
     assert info.value.kind == "daily_cap"
     assert "by 4" in str(info.value) and "14 already" in str(info.value)
-    assert r.llen(BULK) == 10
+    assert r.llen(BULK) == 1  # one otp.send_batch message of 10 rows
     c.close()
 
 
@@ -188,7 +188,9 @@ def test_message_is_kombus_format_with_redacted_reprs(
                   headers={DEADLINE_HEADER: 1.0, CAMPAIGN_HEADER: "x"})  # fmt: skip
     reference = json.loads(r.rpop(BULK))
     app.close()
-    report = campaigns.start([{"destination": number(7)}], brand_name=BRAND, source=SOURCE)
+    report = campaigns.start(
+        [{"destination": number(7)}], brand_name=BRAND, source=SOURCE, batch_size=1
+    )
     ours = json.loads(r.rpop(BULK))
     assert ours.keys() == reference.keys()
     assert ours["headers"].keys() == reference["headers"].keys()
@@ -290,3 +292,26 @@ def test_progress_bar_draws_on_its_stream() -> None:
     bar("queueing", 10, 10)
     bar.close()
     assert "checking" in stream.getvalue() and "100% 10/10" in stream.getvalue()
+
+
+def test_batch_messages_carry_rows_with_their_own_job_ids(
+    campaigns: Campaigns, r: redis.Redis
+) -> None:
+    report = campaigns.start(rows(7), brand_name=BRAND, source=SOURCE, name="b", batch_size=3)
+    assert report.enqueued == 7 and r.llen(BULK) == 3  # 3 + 3 + 1 rows
+    messages = [json.loads(raw) for raw in r.lrange(BULK, 0, -1)]
+    jobs = []
+    for message in messages:
+        headers = message["headers"]
+        assert (
+            headers["task"] == "otp.send_batch" and headers[CAMPAIGN_HEADER] == report.campaign_id
+        )
+        assert message["properties"]["delivery_info"] == {"exchange": "", "routing_key": BULK}
+        assert "4255550" not in headers["kwargsrepr"] and "+1********0" in headers["kwargsrepr"]
+        args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
+        assert args == [] and list(kwargs) == ["rows"] and 1 <= len(kwargs["rows"]) <= 3
+        jobs += [row["job_id"] for row in kwargs["rows"]]
+        assert all(row["kwargs"]["brand_name"] == BRAND for row in kwargs["rows"])
+    assert sorted(jobs) == sorted(row_job_id(report.campaign_id, number(i)) for i in range(7))
+    again = campaigns.start(rows(9), brand_name=BRAND, source=SOURCE, name="b", batch_size=3)
+    assert (again.enqueued, again.skipped_existing, r.llen(BULK)) == (2, 7, 4)

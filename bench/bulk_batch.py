@@ -1,0 +1,104 @@
+"""Bulk rows/s through the batched lane (`otp.send_batch`) against raw Celery no-op tasks/s.
+
+    python bench/bulk_batch.py [--rows 3000] [--processes 2] [--concurrency 8] [--batch 100]
+
+Figures, all measured in this run on one stack:
+  * raw Celery no-op tasks/s with a stored result (bench/noop_app.py): the ceiling of
+    any design that runs one Celery task per row;
+  * campaign rows/s with one `otp.send` message per row (batch size 1), for reference;
+  * campaign rows/s with `--batch` rows per `otp.send_batch` message ÷ raw no-op (goal ≥ 2).
+Rows are queued before the workers start; rates come from the results' own `date_done`
+stamps (each row's result is stored under its own id). The limiter runs at a rate that
+never binds and the abuse limits are off, as in bench/throughput.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.stack import BenchStack, bench_stack, numbers, table
+from bench.throughput import done_rate, raw_noop, start
+from producer.campaign import Campaigns
+from producer.campaign.ids import row_job_id
+from producer.settings import Settings
+
+
+def campaign_rows(
+    stack: BenchStack, rows: int, processes: int, concurrency: int, batch: int, offset: int
+) -> float:
+    stack.sandbox.control.reset()
+    campaigns = Campaigns(Settings.from_env(stack.env))
+    destinations = numbers(rows, start=offset)
+    report = campaigns.start(
+        [{"destination": n} for n in destinations],
+        brand_name="Bench",
+        source="BulkBatch",
+        name=f"batch{batch}",
+        batch_size=batch,
+    )
+    assert report.enqueued == rows, report.to_dict()
+    ids = [row_job_id(report.campaign_id, n) for n in destinations]
+    campaigns.close()
+    start(stack, processes, concurrency, "worker")
+    rate = done_rate(redis.Redis.from_url(stack.env["REDIS_URL"]), ids, timeout=600)
+    stack.stop_workers()
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=3000)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=8, help="batches per process")
+    parser.add_argument("--noop-concurrency", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=100)
+    args = parser.parse_args()
+    limits_off = {
+        "OTPQ_SEND_RATE": "100000",
+        "OTPQ_DESTINATION_SENDS": "0",
+        "OTPQ_RESEND_COOLDOWN": "0",
+        "OTPQ_VERIFY_FAILURES": "0",
+    }
+    with bench_stack(**limits_off) as stack:
+        os.environ["REDIS_URL"] = stack.env["REDIS_URL"]
+        n, p = args.rows, args.processes
+        noop = raw_noop(stack, n, p, args.noop_concurrency)
+        single = campaign_rows(stack, n, p, args.noop_concurrency, 1, offset=0)
+        batched = campaign_rows(stack, n, p, args.concurrency, args.batch, offset=n)
+    print(
+        table(
+            [
+                ("raw Celery no-op tasks/s", f"{noop:.0f}", "-", "-", "baseline"),
+                (
+                    "bulk rows/s, 1 row per otp.send",
+                    f"{single:.0f}",
+                    f"{noop:.0f}",
+                    f"{single / noop:.2f}",
+                    "-",
+                ),
+                (
+                    f"bulk rows/s, {args.batch} rows per otp.send_batch",
+                    f"{batched:.0f}",
+                    f"{noop:.0f}",
+                    f"{batched / noop:.2f}",
+                    "≥ 2",
+                ),
+            ],
+            header=("figure", "measured", "baseline", "ratio", "goal"),
+        )
+    )
+    print(
+        f"({n} rows each, {p} worker processes; no-op and per-row: {args.noop_concurrency} "
+        f"threads; batched: {args.concurrency} threads × OTPQ_BATCH_CONCURRENCY rows)"
+    )
+
+
+if __name__ == "__main__":
+    main()
