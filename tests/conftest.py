@@ -8,6 +8,10 @@ from collections.abc import Iterator
 import pytest
 
 from producer.stack.redis_server import RedisServer
+from sandbox import PinpointSandbox, SandboxControl
+
+#: The application id every test stack's sandbox knows.
+APP_ID = "otpq-test"
 
 # Anything that enqueues without a fixture's say-so fails loudly instead of reaching a
 # developer's real Redis on 6379.
@@ -22,10 +26,26 @@ def redis_server() -> Iterator[RedisServer]:
 
 @pytest.fixture
 def redis_url(redis_server: RedisServer) -> Iterator[str]:
-    """The session's Redis, emptied before each test."""
+    """The session's Redis, emptied before and after each test, so jobs a test leaves
+    queued are never consumed by a later test's worker."""
     import redis
 
     client = redis.Redis.from_url(redis_server.url)
     client.flushall()
-    client.close()
     yield redis_server.url
+    client.flushall()
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[PinpointSandbox]:
+    """One Pinpoint sandbox for the session; tests/sandbox has its own."""
+    with PinpointSandbox(app_ids=(APP_ID,)) as server:
+        yield server
+
+
+@pytest.fixture
+def pinpoint(sandbox: PinpointSandbox) -> SandboxControl:
+    """The sandbox's control API, reset for each test."""
+    sandbox.control.reset()
+    return sandbox.control

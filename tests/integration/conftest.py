@@ -12,9 +12,9 @@ from producer.sealing import generate_key
 from producer.settings import Settings
 from producer.stack.redis_server import RedisServer
 from producer.stack.worker_process import WorkerProcess
-from sandbox import PinpointSandbox, SandboxControl
+from sandbox import PinpointSandbox
+from tests.conftest import APP_ID
 
-APP_ID = "otpq-test"
 ORIGINATION = "+18005550100"
 #: Every test stack seals OTPs and hashes key names with this session's own secrets.
 OTP_KEY = generate_key()
@@ -25,19 +25,6 @@ NO_LIMITS = {
     "OTPQ_VERIFY_FAILURES": "off",
     "OTPQ_RESEND_COOLDOWN": "0",
 }
-
-
-@pytest.fixture(scope="session")
-def sandbox() -> Iterator[PinpointSandbox]:
-    with PinpointSandbox(app_ids=(APP_ID,)) as server:
-        yield server
-
-
-@pytest.fixture
-def pinpoint(sandbox: PinpointSandbox) -> SandboxControl:
-    """The sandbox's control API, reset for each test."""
-    sandbox.control.reset()
-    return sandbox.control
 
 
 def worker_env(redis: RedisServer, sandbox: PinpointSandbox, **overrides: str) -> dict[str, str]:

@@ -9,15 +9,14 @@ from __future__ import annotations
 import collections
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import phonenumbers
 import pytest
 
 from producer.client import JobStatus, OtpClient
-from sandbox import PinpointSandbox, SandboxControl
-from tests.integration.conftest import APP_ID
+from sandbox import SandboxControl
 
 JOB = {"brand_name": "ExampleCorp", "source": "CrashTest"}
 
@@ -31,18 +30,6 @@ FAST_RECOVERY = {
     "OTPQ_CONNECT_TIMEOUT": "1",
     "OTPQ_READ_TIMEOUT": "2",
 }
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[PinpointSandbox]:
-    with PinpointSandbox(app_ids=(APP_ID,)) as server:
-        yield server
-
-
-@pytest.fixture
-def pinpoint(sandbox: PinpointSandbox) -> SandboxControl:
-    sandbox.control.reset()
-    return sandbox.control
 
 
 def destinations(count: int, first: int = 0) -> list[str]:

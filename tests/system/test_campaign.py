@@ -25,10 +25,9 @@ from producer.settings import Settings
 from producer.stack.redis_server import RedisServer
 from producer.stack.worker_process import WorkerProcess
 from sandbox import PinpointSandbox, SandboxControl
-from tests.integration.conftest import pinpoint, sandbox, worker_env
+from tests.integration.conftest import worker_env
 
 pytestmark = pytest.mark.system
-__all__ = ["pinpoint", "sandbox"]  # fixtures shared with the integration tests
 
 BRAND = "ExampleCorp"
 ROOT = Path(__file__).resolve().parents[2]

@@ -26,13 +26,9 @@ from tests.system.resilience import (
     Tally,
     destinations,
     enqueue,
-    pinpoint,
-    sandbox,
     wait_all,
     wait_for_sends,
 )
-
-__all__ = ["pinpoint", "sandbox"]  # fixtures
 
 pytestmark = [pytest.mark.system, pytest.mark.timeout(240)]
 

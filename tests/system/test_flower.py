@@ -33,7 +33,7 @@ from producer.settings import Settings
 from producer.stack.redis_server import RedisServer, free_port
 from producer.stack.worker_process import WorkerProcess
 from sandbox import PinpointSandbox, SandboxControl
-from tests.integration.conftest import APP_ID, worker_env
+from tests.integration.conftest import worker_env
 
 pytestmark = [pytest.mark.system, pytest.mark.integration]
 
@@ -89,12 +89,6 @@ class Flower:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[PinpointSandbox]:
-    with PinpointSandbox(app_ids=(APP_ID,)) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
