@@ -13,10 +13,8 @@ from __future__ import annotations
 import argparse
 import statistics
 
-import redis
-
 from bench.stack import BenchStack, bench_stack, numbers, table
-from bench.throughput import done_rate, start
+from bench.throughput import drain_sends
 
 OFF = {"OTPQ_DESTINATION_SENDS": "off", "OTPQ_VERIFY_FAILURES": "off", "OTPQ_RESEND_COOLDOWN": "0"}
 ON = {"OTPQ_DESTINATION_SENDS": "", "OTPQ_VERIFY_FAILURES": "", "OTPQ_RESEND_COOLDOWN": ""}
@@ -24,13 +22,7 @@ ON = {"OTPQ_DESTINATION_SENDS": "", "OTPQ_VERIFY_FAILURES": "", "OTPQ_RESEND_COO
 
 def drain_rate(stack: BenchStack, limits: dict[str, str], first: int, jobs: int) -> float:
     stack.env.update(limits)
-    client = stack.client()
-    ids = [client.send(n, "Bench", "Abuse", deadline=3600) for n in numbers(jobs, start=first)]
-    start(stack, 1, 16, "worker")
-    rate = done_rate(redis.Redis.from_url(stack.env["REDIS_URL"]), ids, timeout=600)
-    stack.stop_workers()
-    client.close()
-    return rate
+    return drain_sends(stack, numbers(jobs, start=first), "Abuse", 1, 16)
 
 
 def main() -> None:

@@ -84,13 +84,18 @@ def otpq_sends(
 ) -> float:
     stack.sandbox.control.reset()
     stack.sandbox.control.set_faults(latency_ms=latency_ms)
-    client = stack.client()
     # Numbers of its own per round: a repeat within OTPQ_RESEND_COOLDOWN would return
     # the earlier round's job instead of queueing one (docs/security.md).
-    ids = [
-        client.send(n, "Bench", f"Throughput{latency_ms:g}", deadline=3600)
-        for n in numbers(jobs, start=int(latency_ms) * jobs)
-    ]
+    destinations = numbers(jobs, start=int(latency_ms) * jobs)
+    return drain_sends(stack, destinations, f"Throughput{latency_ms:g}", processes, concurrency)
+
+
+def drain_sends(
+    stack: BenchStack, destinations: list[str], source: str, processes: int, concurrency: int
+) -> float:
+    """Queue one send per destination, then start workers and time the drain."""
+    client = stack.client()
+    ids = [client.send(n, "Bench", source, deadline=3600) for n in destinations]
     start(stack, processes, concurrency, "worker")
     rate = done_rate(redis.Redis.from_url(stack.env["REDIS_URL"]), ids, timeout=600)
     stack.stop_workers()
