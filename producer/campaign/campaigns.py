@@ -355,12 +355,7 @@ class Campaigns:
         if chunk:
             report.enqueued += self.ledger.enqueue(cid, BULK, chunk, ttl)
             done += len(chunk)
-        if progress:
-            progress("queueing", done, report.valid)
-        # Rows queued by a concurrent start of the same campaign were skipped here.
-        raced = report.new - report.enqueued
-        if raced > 0:
-            report.skipped_existing += raced
+        _finish_push(report, done, progress)
 
     def _push_batches(
         self,
@@ -394,11 +389,7 @@ class Campaigns:
             pending.append(rows)
         if pending:
             done += self._enqueue_batches(cid, pending, report, origin_json, ttl)
-        if progress:
-            progress("queueing", done, report.valid)
-        raced = report.new - report.enqueued
-        if raced > 0:
-            report.skipped_existing += raced
+        _finish_push(report, done, progress)
 
     def _enqueue_batches(
         self,
@@ -500,3 +491,13 @@ class Campaigns:
                 )
                 written += 1
         return written
+
+
+def _finish_push(report: StartReport, done: int, progress: Progress | None) -> None:
+    """Close a push pass: a last progress tick, and rows a concurrent start of the same
+    campaign queued first counted as skipped."""
+    if progress:
+        progress("queueing", done, report.valid)
+    raced = report.new - report.enqueued
+    if raced > 0:
+        report.skipped_existing += raced
