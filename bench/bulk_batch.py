@@ -24,7 +24,7 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.stack import BenchStack, bench_stack, numbers, table
-from bench.throughput import done_rate, raw_noop, start
+from bench.throughput import done_rate, raw_celery, start
 from producer.campaign import Campaigns
 from producer.campaign.ids import row_job_id
 from producer.settings import Settings
@@ -69,7 +69,7 @@ def main() -> None:
     with bench_stack(**limits_off) as stack:
         os.environ["REDIS_URL"] = stack.env["REDIS_URL"]
         n, p = args.rows, args.processes
-        noop = raw_noop(stack, n, p, args.noop_concurrency)
+        noop = raw_celery(stack, n, p, args.noop_concurrency)
         single = campaign_rows(stack, n, p, args.noop_concurrency, 1, offset=0)
         batched = campaign_rows(stack, n, p, args.concurrency, args.batch, offset=n)
     print(

@@ -48,6 +48,10 @@ def done_rate(r: redis.Redis, ids: list[str], timeout: float) -> float:
     return (len(stamps) - 1) / (max(stamps) - min(stamps))
 
 
+#: Worker pool for every run in this module (--pool).
+POOL = "threads"
+
+
 def start(stack: BenchStack, processes: int, concurrency: int, app: str) -> None:
     for i in range(processes):
         stack.workers.append(
@@ -56,6 +60,7 @@ def start(stack: BenchStack, processes: int, concurrency: int, app: str) -> None
                 app=app,
                 queues=("noop",) if app != "worker" else ("otp.interactive", "otp.bulk"),
                 concurrency=concurrency,
+                pool=POOL,
                 name=f"{app.replace('.', '-')}{i}",
                 loglevel="warning",
                 log_path=stack.workdir / f"{app}{i}.log",

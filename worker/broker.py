@@ -17,6 +17,11 @@ good. Here that is the connection error it is (`Channel._connparams`), which Cel
 handles by reconnecting; the held messages stay in Redis's unacked set and come back
 through the visibility timeout.
 
+And it keeps one Redis client per connection pool: stock kombu builds a new
+`redis.Redis` for every ack, every prefetch bookkeeping write and every event
+published, and redis-py fills a dict of a few hundred response callbacks in each
+constructor — a tenth of a busy worker's CPU (py-spy, `bench/throughput.py`).
+
 Selected with `broker_transport` in worker.app; producers never consume, so they
 keep the stock transport.
 """
@@ -47,6 +52,18 @@ def is_envelope(message: object) -> bool:
 
 
 class Channel(kombu_redis.Channel):
+    _sync_client: redis.Redis | None = None
+
+    def _create_client(self, asynchronous: bool = False) -> Any:
+        """Reuse the client while its pool lives: a client is a thread-safe view of it."""
+        if asynchronous:
+            return super()._create_client(asynchronous=True)
+        pool = self.pool
+        client = self._sync_client
+        if client is None or client.connection_pool is not pool:
+            client = self._sync_client = super()._create_client()
+        return client
+
     def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
         if getattr(self.connection, "client", None) is None:  # released: connection gone
             raise redis.ConnectionError("the broker connection was closed")
