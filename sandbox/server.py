@@ -40,6 +40,9 @@ _PINPOINT_PATH = re.compile(r"/v1/apps/(?P<app>[^/]+)/(?P<op>otp|verify-otp)/?")
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog is 5: a worker fleet opening a hundred pooled
+    # connections at once overflows it, and some requests die as "connection closed".
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], state: SandboxState) -> None:
         self.state = state
