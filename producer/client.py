@@ -22,9 +22,18 @@ import redis
 from celery import Celery
 from celery.result import AsyncResult
 
-from producer.celery_config import celery_config, producer_config
+from producer.celery_config import celery_config, producer_config, redis_tls
 from producer.guards import Guards
-from producer.lanes import BULK, DEADLINE_HEADER, INTERACTIVE, QUEUES, SEND_TASK, VERIFY_TASK
+from producer.lanes import (
+    BULK,
+    CLAIM_PREFIX,
+    DEADLINE_HEADER,
+    INFLIGHT,
+    INTERACTIVE,
+    QUEUES,
+    SEND_TASK,
+    VERIFY_TASK,
+)
 from producer.outcomes import InvalidRequest, OtpqError, reason_of
 from producer.redaction import redact_kwargs, redact_text
 from producer.requests import SendRequest, VerifyRequest
@@ -171,11 +180,12 @@ class OtpClient:
             raise
 
     def _redis(self) -> redis.Redis:
-        """The guards' own connection, bounded by the same timeout as the broker's."""
+        """The guards' own connection: same timeout and TLS settings as the broker's."""
         return redis.Redis.from_url(
             self.settings.redis_url,
             socket_timeout=self.settings.redis_timeout,
             socket_connect_timeout=self.settings.redis_timeout,
+            **(redis_tls(self.settings) or {}),
         )
 
     def _enqueue(
@@ -224,12 +234,21 @@ class OtpClient:
         except Exception as exc:
             raise BrokerUnavailable(redact_text(f"could not read job {job_id}: {exc}")) from None
         mapped = STATES.get(state, state.lower())
+        if state == "PENDING" and self._in_flight(job_id):
+            mapped = "running"
         if state == "SUCCESS":
             return JobStatus(job_id, mapped, result=value if isinstance(value, dict) else {})
         if state in ("FAILURE", "REVOKED", "RETRY"):
             text = redact_text(str(value)) if value is not None else state.lower()
             return JobStatus(job_id, mapped, reason=reason_of(text), error=text)
         return JobStatus(job_id, mapped)
+
+    def _in_flight(self, job_id: str) -> bool:
+        """A worker is making this send's Pinpoint call (its claim, worker/claims.py)."""
+        try:
+            return self.guards.redis.get(CLAIM_PREFIX + job_id) == INFLIGHT
+        except redis.RedisError as exc:
+            raise BrokerUnavailable(redact_text(f"could not read job {job_id}: {exc}")) from None
 
     def wait(self, job_id: str, timeout: float = 30.0, interval: float = 0.05) -> JobStatus:
         """Poll until the job is done; raises `TimeoutError` naming the job otherwise."""

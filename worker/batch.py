@@ -127,19 +127,46 @@ def _run_row(rt: Runtime, batch: sending.Attempt, row: Any, start_by: float) -> 
     if not isinstance(job_id, str) or not 0 < len(job_id) <= JOB_ID_MAX:
         return Row("malformed")
     attempt = dataclasses.replace(batch, job_id=job_id)
+    recorded = False
+
+    def on_sent(pipe: Any, result: dict[str, Any]) -> None:
+        nonlocal recorded
+        recorded = True
+        _queue_result(pipe, job_id, result)
+        campaign_hooks.sent_into(attempt.campaign, job_id, pipe)
+
     try:
         if time.time() > start_by:
             raise sending.Again(0.0, Retrying("handed off by its batch"), calls=0, failures=0)
-        result = sending.send(rt, attempt, (), kwargs)
+        result = sending.send(rt, attempt, (), kwargs, on_sent=on_sent)
     except sending.Again as again:
         return Row("again", job_id, kwargs, again)
     except Exception as exc:  # every row ends with a stored outcome, like a task
         _failed(rt, attempt, kwargs, exc)
         return Row("failed", job_id)
-    app.backend.store_result(job_id, result, SUCCESS)
-    campaign_hooks.settle_send(attempt.campaign, job_id, None)
+    if not recorded:  # an earlier delivery's outcome, replayed
+        app.backend.store_result(job_id, result, SUCCESS)
+        campaign_hooks.settle_send(attempt.campaign, job_id, None)
     metrics.job_succeeded(SEND_TASK, BULK, result)
     return Row("sent", job_id)
+
+
+def _queue_result(pipe: Any, job_id: str, result: dict[str, Any]) -> None:
+    """What `app.backend.store_result(job_id, result, SUCCESS)` writes (SET + PUBLISH),
+    queued on the pipeline that records the row's claim. Celery's call first reads the
+    stored state so that a late write cannot overwrite a SUCCESS: a row that has just
+    won its claim has no such outcome to protect, and skipping that read saves a round
+    trip per row."""
+    backend = app.backend
+    encoded = backend.encode_result(result, SUCCESS)
+    meta = backend._get_result_meta(result=encoded, state=SUCCESS, traceback=None, request=None)
+    meta["task_id"] = job_id
+    key, value = backend.get_key_for_task(job_id), backend.encode(meta)
+    if backend.expires:
+        pipe.setex(key, backend.expires, value)
+    else:
+        pipe.set(key, value)
+    pipe.publish(key, value)
 
 
 def _failed(rt: Runtime, attempt: sending.Attempt, kwargs: Any, exc: Exception) -> None:

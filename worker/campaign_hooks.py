@@ -2,9 +2,10 @@
 skip rows of a cancelled campaign.
 
 Send jobs of a campaign carry its id in the `otpq_campaign` header (not a kwarg: the
-kwargs are the public contract). Celery's signals settle the row when the job ends
-(task_success / task_failure) and count its retries (task_retry); a verify whose
-reference id belongs to a campaign moves that campaign's verified/rejected counts.
+kwargs are the public contract). A row is settled when its job ends: a sent one in the
+round trip that records its claim's outcome (`sent_into`), a failed one on Celery's
+task_failure signal; task_retry counts retries. A verify whose reference id belongs
+to a campaign moves that campaign's verified/rejected counts.
 Sends outside campaigns are counted per UTC day for OTPQ_DAILY_SEND_CAP (campaign rows
 were reserved when their campaign started).
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any
 
 import redis
@@ -58,16 +60,30 @@ def raise_if_cancelled(task: Task) -> None:
     raise_if_campaign_cancelled(campaign_of(task.request))
 
 
+#: How long a process trusts a "not cancelled" answer: a cancel stops every row that
+#: starts later than this after it, and a busy campaign is not asked once per row.
+CANCEL_CHECK_TTL = 0.5
+
+_running: dict[str, float] = {}  # campaign id → when it was last seen not cancelled
+
+
 def raise_if_campaign_cancelled(campaign: str | None) -> None:
     """The same check for a row of an `otp.send_batch`, which names its campaign."""
     if campaign is None:
+        return
+    now = time.monotonic()
+    if now - _running.get(campaign, -CANCEL_CHECK_TTL) < CANCEL_CHECK_TTL:
         return
     try:
         cancelled = ledger().is_cancelled(campaign)
     except redis.RedisError:
         return
     if cancelled:
+        _running.pop(campaign, None)
         raise Cancelled("its campaign was cancelled before it was sent")
+    if len(_running) > 1024:
+        _running.clear()
+    _running[campaign] = now
 
 
 def settle_send(campaign: str | None, job_id: str, exception: BaseException | None) -> None:
@@ -88,6 +104,15 @@ def settle_send(campaign: str | None, job_id: str, exception: BaseException | No
         logger.warning("campaign bookkeeping failed for job %s: %s", job_id, exc)
 
 
+def sent_into(campaign: str | None, job_id: str, pipe: redis.client.Pipeline) -> None:
+    """`settle_send` for a send that went out, queued on the pipeline recording its claim's
+    outcome, so the count moves in the same round trip (worker/sending.py `on_sent`)."""
+    if campaign is None:
+        Ledger.count_send_into(pipe)
+    else:
+        ledger().settle_into(pipe, campaign, job_id, SENT)
+
+
 def retried_send(campaign: str | None) -> None:
     """A campaign send was rescheduled: count the retry."""
     if campaign is None:
@@ -103,8 +128,7 @@ def _on_success(sender: Task | None = None, result: Any = None, **_: Any) -> Non
     if sender is None:
         return
     if sender.name == SEND_TASK:
-        settle_send(campaign_of(sender.request), sender.request.id, None)
-        return
+        return  # settled with its claim's outcome (sent_into), or by the run that sent it
     try:
         if sender.name == VERIFY_TASK and isinstance(result, dict):
             destination = (sender.request.kwargs or {}).get("destination")

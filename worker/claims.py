@@ -28,6 +28,7 @@ Races, and what each costs (docs/guarantees.md states the resulting guarantee):
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,10 +36,12 @@ from typing import Any, TypeVar
 
 import redis
 
+from producer.lanes import CLAIM_PREFIX, INFLIGHT
 from producer.settings import Settings
 
-PREFIX = "otpq:claim:"
-INFLIGHT = b"inflight"
+log = logging.getLogger(__name__)
+
+PREFIX = CLAIM_PREFIX
 #: Margin on top of botocore's connect + read timeouts for one Pinpoint call and the
 #: Redis round trips around it: an in-flight claim older than that has a dead holder.
 CALL_MARGIN = 2.0
@@ -115,6 +118,29 @@ class SendClaims:
         """The attempt failed transiently and sent nothing that counts; allow the next."""
         self._through_outage(lambda: self.redis.delete(PREFIX + job_id))
 
-    def complete(self, job_id: str, outcome: dict[str, Any]) -> None:
+    def complete(
+        self,
+        job_id: str,
+        outcome: dict[str, Any],
+        also: Callable[[redis.client.Pipeline], None] | None = None,
+    ) -> None:
+        """Record the outcome. `also` queues bookkeeping (the stored result, campaign
+        counts) on the same pipeline: one round trip for all of it. Only the claim's own
+        write can fail the job; an error in the rest is logged and the outcome stands."""
         value = json.dumps(outcome)
-        self._through_outage(lambda: self.redis.set(PREFIX + job_id, value, ex=self.ttl))
+        if also is None:
+            self._through_outage(lambda: self.redis.set(PREFIX + job_id, value, ex=self.ttl))
+            return
+
+        def record() -> list[Any]:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.set(PREFIX + job_id, value, ex=self.ttl)
+            also(pipe)
+            return pipe.execute(raise_on_error=False)
+
+        replies = self._through_outage(record)
+        if isinstance(replies[0], Exception):
+            raise replies[0]
+        for reply in replies[1:]:
+            if isinstance(reply, Exception):
+                log.warning("bookkeeping after job %s failed: %s", job_id, reply)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from producer.lanes import BULK, INTERACTIVE, VERIFY_TASK
 from producer.outcomes import (
@@ -34,6 +34,9 @@ from worker.backoff import full_jitter
 from worker.gateway import Permanent, Transient
 from worker.ratelimit import Bucket, LimiterUnavailable
 from worker.runtime import Runtime
+
+if TYPE_CHECKING:
+    import redis
 
 _R = TypeVar("_R", SendRequest, VerifyRequest)
 
@@ -132,8 +135,22 @@ def retry_or_give_up(
     raise Again(delay, error, calls=calls, failures=failures)
 
 
-def send(rt: Runtime, attempt: Attempt, args: tuple[Any, ...], kwargs: Any) -> dict[str, Any]:
-    """One send, start to finish: its result, or an OtpqError, or `Again`."""
+#: Queues a fresh send's bookkeeping on the pipeline that records its outcome.
+OnSent = Callable[["redis.client.Pipeline", dict[str, Any]], None]
+
+
+def send(
+    rt: Runtime,
+    attempt: Attempt,
+    args: tuple[Any, ...],
+    kwargs: Any,
+    *,
+    on_sent: OnSent | None = None,
+) -> dict[str, Any]:
+    """One send, start to finish: its result, or an OtpqError, or `Again`.
+
+    `on_sent` runs only for a send made by this run (not for a replayed outcome), inside
+    the claim's completion pipeline."""
     request = parse(SendRequest, args, kwargs)
     check_deadline(attempt.deadline)
     campaign_hooks.raise_if_campaign_cancelled(attempt.campaign)
@@ -165,7 +182,8 @@ def send(rt: Runtime, attempt: Attempt, args: tuple[Any, ...], kwargs: Any) -> d
         "destination": mask_number(request.destination),
         "attempts": calls,
     }
-    rt.claims.complete(job_id, {"result": result})
+    also = None if on_sent is None else (lambda pipe: on_sent(pipe, result))
+    rt.claims.complete(job_id, {"result": result}, also=also)
     return result
 
 

@@ -147,8 +147,13 @@ class OtpTask(Task):
 
 @app.task(name=SEND_TASK, bind=True, base=OtpTask)
 def send(self: OtpTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    attempt = self.attempt()
+
+    def on_sent(pipe: Any, result: dict[str, Any]) -> None:
+        campaign_hooks.sent_into(attempt.campaign, attempt.job_id, pipe)
+
     with self.rescheduling():
-        return sending.send(self.rt, self.attempt(), args, kwargs)
+        return sending.send(self.rt, attempt, args, kwargs, on_sent=on_sent)
     raise AssertionError("unreachable")  # pragma: no cover
 
 

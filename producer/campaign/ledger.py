@@ -288,15 +288,27 @@ class Ledger:
             self._settle(keys=[rows_key(campaign), counts_key(campaign)], args=[job_id, state])
         )
 
+    def settle_into(
+        self, pipe: redis.client.Pipeline, campaign: str, job_id: str, state: str
+    ) -> None:
+        """`settle`, queued on a pipeline that records the send's outcome (one round trip).
+        EVAL, not the registered script: redis-py checks SCRIPT EXISTS before every
+        pipeline holding a registered script, which would cost the round trip saved."""
+        pipe.eval(_SETTLE, 2, rows_key(campaign), counts_key(campaign), job_id, state)
+
     def retried(self, campaign: str) -> None:
         self.redis.hincrby(counts_key(campaign), "retries", 1)
 
     def count_send(self, now: float | None = None) -> None:
         """One send outside any campaign (campaign rows were reserved when it started)."""
         pipe = self.redis.pipeline(transaction=False)
+        self.count_send_into(pipe, now)
+        pipe.execute()
+
+    @staticmethod
+    def count_send_into(pipe: redis.client.Pipeline, now: float | None = None) -> None:
         pipe.incr(daily_key(now))
         pipe.expire(daily_key(now), DAILY_TTL)
-        pipe.execute()
 
     def answer(self, reference_id: str, destination: str, valid: bool) -> str | None:
         """A verify finished: move its campaign's answer counts. Returns the campaign id

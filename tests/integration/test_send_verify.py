@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
+import redis
 from celery import Celery
 
+from producer.campaign.ledger import daily_key
 from producer.client import OtpClient
 from producer.outcomes import InvalidRequest
 from producer.refid import generate_ref_id
@@ -36,6 +40,35 @@ def test_send_then_verify_valid_once(
     assert first.result["valid"] is True
     again = client.wait(client.verify(DEST, sms["code"], **JOB), timeout=30)
     assert again.result is not None and again.result["valid"] is False
+
+
+def test_a_send_counts_against_the_day_once_and_a_refused_one_not(
+    client: OtpClient, worker: WorkerProcess, pinpoint: SandboxControl, redis_url: str
+) -> None:
+    """The daily count moves in the round trip that records the send's claim."""
+    counter = redis.Redis.from_url(redis_url)
+    assert client.wait(client.send(DEST, **JOB), timeout=30).state == "succeeded"
+    assert int(counter.get(daily_key()) or 0) == 1
+    pinpoint.set_faults(delivery_status={"+14255550143": "OPT_OUT"})
+    refused = client.wait(client.send("+14255550143", **JOB), timeout=30)
+    assert refused.state == "failed"
+    assert int(counter.get(daily_key()) or 0) == 1
+    counter.close()
+
+
+def test_status_says_running_while_the_pinpoint_call_is_in_flight(
+    client: OtpClient, worker: WorkerProcess, pinpoint: SandboxControl
+) -> None:
+    pinpoint.set_faults(latency_ms=1500)
+    job = client.send(DEST, **JOB)
+    seen = set()
+    for _ in range(400):
+        state = client.status(job).state
+        seen.add(state)
+        if state == "succeeded":
+            break
+        time.sleep(0.01)
+    assert "running" in seen and state == "succeeded", seen
 
 
 def test_wrong_code_is_valid_false(

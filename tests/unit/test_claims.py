@@ -86,3 +86,24 @@ def test_a_long_outage_still_raises(r: fakeredis.FakeRedis) -> None:
     r.set = lambda *a, **k: (_ for _ in ()).throw(redis.ConnectionError("down"))  # type: ignore[method-assign]
     with pytest.raises(redis.ConnectionError):
         claims.complete("job", {"result": {}})
+
+
+def test_completion_carries_bookkeeping_in_the_same_round_trip(r: fakeredis.FakeRedis) -> None:
+    claims = SendClaims(r, ttl=60)
+    claims.claim("job")
+    claims.complete("job", {"result": {"ok": True}}, also=lambda pipe: pipe.incr("sends"))
+    assert claims.claim("job").outcome == {"result": {"ok": True}}
+    assert r.get("sends") == b"1"
+
+
+def test_failed_bookkeeping_is_logged_and_the_outcome_stands(
+    r: fakeredis.FakeRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    r.set("not-a-hash", "x")
+    claims = SendClaims(r, ttl=60)
+    claims.claim("job")
+    claims.complete(
+        "job", {"result": {"ok": True}}, also=lambda pipe: pipe.hincrby("not-a-hash", "n", 1)
+    )
+    assert claims.claim("job").outcome == {"result": {"ok": True}}
+    assert "bookkeeping after job job failed" in caplog.text
