@@ -26,7 +26,7 @@ from functools import cached_property
 
 import redis
 
-from producer.guards import KeyHasher, check_country, first_wins
+from producer.guards import KeyHasher, check_country
 from producer.outcomes import DestinationLimited, DestinationLocked, ResendCooldown
 from producer.requests import SendRequest, VerifyRequest
 from producer.settings import Settings
@@ -60,21 +60,25 @@ class Abuse:
 
     def admit_send(self, request: SendRequest, job_id: str) -> None:
         check_country(request.destination, self.settings)
+        cooldown = self.settings.resend_cooldown
         try:
-            cooldown = self.settings.resend_cooldown
+            first_wins = None
             if cooldown > 0:
                 key = self.hasher.key("cooldown", request.destination, request.ref_id)
-                first = first_wins(self.redis, key, job_id, cooldown)
-                if first:
-                    raise ResendCooldown(
-                        f"job {first} sent a code for this destination and reference "
-                        f"less than {cooldown:g}s ago"
-                    )
+                first_wins = (key, cooldown)
             verdict = self.windows.admit(
-                self.sends_key(request.destination), job_id, self.settings.destination_sends
+                self.sends_key(request.destination),
+                job_id,
+                self.settings.destination_sends,
+                cooldown=first_wins,
             )
         except redis.RedisError as exc:
             raise AbuseUnavailable(str(exc)) from exc
+        if verdict.cooldown_holder is not None:
+            raise ResendCooldown(
+                f"job {verdict.cooldown_holder} sent a code for this destination and "
+                f"reference less than {cooldown:g}s ago"
+            )
         if not verdict.admitted:
             raise DestinationLimited(
                 f"at most {verdict.limit} sends per {verdict.window:g}s to this destination; "

@@ -7,6 +7,10 @@ overshoot. Keyed by job id, admission is idempotent (a retried or redelivered jo
 keeps its one slot) and a slot is refunded exactly (ZREM of that job).
 
 A dozen members per destination at most: exact counts cost less than approximations.
+
+The resend cooldown (the first job to send a destination a code for a reference wins,
+producer/guards.py) is checked first in the same script: admitting a send is one round
+trip, not three.
 """
 
 from __future__ import annotations
@@ -17,15 +21,28 @@ from dataclasses import dataclass
 
 import redis
 
-#: KEYS[1] the set; ARGV: job id, now, then LIMIT, WINDOW pairs, longest window last.
-#: Returns {1} when admitted, else {0, limit, window, retry_after} as strings
-#: (a Lua number returned to Redis would be truncated to an integer).
+#: KEYS[1] the set, KEYS[2] a resend-cooldown key; ARGV: job id, now, the cooldown in
+#: ms (0: none), then LIMIT, WINDOW pairs, longest window last.
+#: Returns {1} when admitted, {2, holder} when another job holds the cooldown, else
+#: {0, limit, window, retry_after} as strings (a Lua number returned to Redis would be
+#: truncated to an integer).
 SOURCE = r"""
 local key, member, now = KEYS[1], ARGV[1], tonumber(ARGV[2])
+local cooldown = tonumber(ARGV[3])
+if cooldown > 0 then
+  -- first wins (producer/guards.py first_wins, in the same round trip)
+  local holder = redis.call('GET', KEYS[2])
+  if not holder then
+    redis.call('SET', KEYS[2], member, 'PX', cooldown)
+  elseif holder ~= member then
+    return {2, holder}
+  end
+end
+if #ARGV < 5 then return {1} end
 local longest = tonumber(ARGV[#ARGV])
 redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%.17g', now - longest))
 if redis.call('ZSCORE', key, member) then return {1} end
-for i = 3, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   local limit, window = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
   -- A member counts while it is younger than the window: score > now - window.
   local since = '(' .. string.format('%.17g', now - window)
@@ -51,6 +68,8 @@ class Verdict:
     limit: int = 0
     window: float = 0.0
     retry_after: float = 0.0
+    #: When refused by a resend cooldown: the job that holds it.
+    cooldown_holder: str | None = None
 
 
 class SlidingWindows:
@@ -64,17 +83,29 @@ class SlidingWindows:
         member: str,
         budgets: Sequence[tuple[int, float]],
         now: float | None = None,
+        *,
+        cooldown: tuple[str, float] | None = None,
     ) -> Verdict:
-        """Admit `member` unless a budget is used up. `budgets` is ((limit, seconds), ...)."""
-        if not budgets:
+        """Admit `member` unless a budget is used up. `budgets` is ((limit, seconds), ...).
+
+        `cooldown` (key, seconds): first refuse it if another job sent to the same
+        destination and reference within that time (producer/guards.py `first_wins`),
+        in the same round trip."""
+        cooldown_key, cooldown_ms = key + ":no-cooldown", 0
+        if cooldown is not None:
+            cooldown_key, cooldown_ms = cooldown[0], max(1, int(cooldown[1] * 1000))
+        if not budgets and not cooldown_ms:
             return Verdict(True)
         ordered = sorted(budgets, key=lambda b: b[1])
-        args: list[str | float] = [member, repr(time.time() if now is None else now)]
+        args: list[str | float] = [member, repr(time.time() if now is None else now), cooldown_ms]
         for limit, window in ordered:
             args += [str(limit), repr(float(window))]
-        reply = self._script(keys=[key], args=args)
+        reply = self._script(keys=[key, cooldown_key], args=args)
         if int(reply[0]) == 1:
             return Verdict(True)
+        if int(reply[0]) == 2:
+            holder = reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1])
+            return Verdict(False, cooldown_holder=holder)
         return Verdict(
             False, limit=int(reply[1]), window=float(reply[2]), retry_after=float(reply[3])
         )

@@ -103,3 +103,22 @@ def test_defaults() -> None:
     assert settings.verify_failures == ((10, 86400.0),)
     assert settings.resend_cooldown == 30 and settings.idempotency_ttl == 86400
     assert settings.allowed_countries == settings.denied_countries == frozenset()
+
+
+def test_cooldown_first_wins_in_the_same_script(windows: SlidingWindows) -> None:
+    cooldown = ("otpq:cooldown:test", 30.0)
+    budget = [(5, 900.0)]
+    assert windows.admit(KEY, "job0", budget, now=T0, cooldown=cooldown).admitted
+    again = windows.admit(KEY, "job1", budget, now=T0 + 1, cooldown=cooldown)
+    assert not again.admitted and again.cooldown_holder == "job0"
+    # The holder itself (a redelivery, or the producer having set the key) goes on.
+    assert windows.admit(KEY, "job0", budget, now=T0 + 2, cooldown=cooldown).admitted
+    # A job refused by the cooldown took no budget slot.
+    assert windows.redis.zcard(KEY) == 1
+
+
+def test_cooldown_without_budgets_still_runs(windows: SlidingWindows) -> None:
+    cooldown = ("otpq:cooldown:only", 30.0)
+    assert windows.admit(KEY, "a", [], cooldown=cooldown).admitted
+    assert windows.admit(KEY, "b", [], cooldown=cooldown).cooldown_holder == "a"
+    assert 0 < windows.redis.pttl("otpq:cooldown:only") <= 30_000
