@@ -12,6 +12,7 @@ from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, Re
 from botocore.stub import Stubber
 
 from producer.requests import SendRequest, VerifyRequest
+from producer.settings import Settings
 from worker.gateway import Permanent, PinpointGateway, Transient
 
 APP = "app-1"
@@ -205,3 +206,9 @@ def test_verify_reads_valid(client: object, valid: bool) -> None:
 def test_missing_application_id_is_permanent(client: object) -> None:
     with pytest.raises(Permanent, match="PINPOINT_APPLICATION_ID"):
         PinpointGateway(client, None).send(SEND)
+
+
+def test_client_from_settings_makes_one_attempt_and_trusts_our_validation() -> None:
+    config = PinpointGateway.from_settings(Settings()).client.meta.config
+    assert config.retries["total_max_attempts"] == 1
+    assert config.parameter_validation is False  # SendRequest/VerifyRequest checked it all
