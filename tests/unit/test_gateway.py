@@ -10,6 +10,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 from botocore.stub import Stubber
+from botocore.validate import ParamValidationDecorator
 
 from producer.requests import SendRequest, VerifyRequest
 from producer.settings import Settings
@@ -209,6 +210,8 @@ def test_missing_application_id_is_permanent(client: object) -> None:
 
 
 def test_client_from_settings_makes_one_attempt_and_trusts_our_validation() -> None:
-    config = PinpointGateway.from_settings(Settings()).client.meta.config
-    assert config.retries["total_max_attempts"] == 1
-    assert config.parameter_validation is False  # SendRequest/VerifyRequest checked it all
+    client = PinpointGateway.from_settings(Settings()).client
+    assert client.meta.config.retries["total_max_attempts"] == 1
+    # SendRequest/VerifyRequest checked every field: botocore's validating serializer
+    # (meta.config does not show the setting, the serializer does) is not in the path.
+    assert not isinstance(client._serializer, ParamValidationDecorator)
