@@ -38,6 +38,7 @@ import redis
 
 from producer.lanes import CLAIM_PREFIX, INFLIGHT
 from producer.settings import Settings
+from worker.ratelimit import Mark
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,10 @@ class SendClaims:
                     raise
                 time.sleep(pause)
                 pause = min(pause * 2, OUTAGE_BACKOFF_CAP)
+
+    def mark(self, job_id: str) -> Mark:
+        """The claim as the rate limiter sets it: with the token, if no claim exists."""
+        return Mark(PREFIX + job_id, INFLIGHT, self.ttl)
 
     def claim(self, job_id: str) -> Claim:
         return self._through_outage(lambda: self._claim(job_id))

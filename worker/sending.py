@@ -1,10 +1,10 @@
 """One send's policy, whoever runs it: the `otp.send` task, or a row of `otp.send_batch`.
 
-parse → deadline → campaign cancelled? → abuse limits → rate-limit capacity → claim →
-gateway → result. Rescheduling belongs to the caller: the pipeline raises `Again`, and
-`otp.send` re-publishes itself (a Celery retry) while a batch re-enqueues the row alone
-as an `otp.send` with the same job id. Everything else (outcomes, refunds) is the same
-code for both.
+parse → deadline → campaign cancelled? → abuse limits → rate-limit capacity and claim
+(one round trip) → gateway → result. Rescheduling belongs to the caller: the pipeline
+raises `Again`, and `otp.send` re-publishes itself (a Celery retry) while a batch
+re-enqueues the row alone as an `otp.send` with the same job id. Everything else
+(outcomes, refunds) is the same code for both.
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ from worker import campaign_hooks, metrics
 from worker.abuse import AbuseUnavailable
 from worker.backoff import full_jitter
 from worker.gateway import Permanent, Transient
-from worker.ratelimit import Bucket, LimiterUnavailable
+from worker.ratelimit import Bucket, LimiterUnavailable, Mark
 from worker.runtime import Runtime
+from worker.throttle import Capacity
 
 if TYPE_CHECKING:
     import redis
@@ -96,21 +97,27 @@ def admit(check: Callable[[], None], attempt: Attempt) -> None:
 
 
 def take_capacity(
-    rt: Runtime, buckets: list[Bucket], attempt: Attempt, *, fail_open: bool
-) -> float:
-    """Take a token from every bucket, or reschedule. Returns seconds waited."""
+    rt: Runtime,
+    buckets: list[Bucket],
+    attempt: Attempt,
+    *,
+    fail_open: bool,
+    mark: Mark | None = None,
+) -> Capacity:
+    """Take a token from every bucket (and set `mark` with it), or reschedule. Returns
+    at once, without a token, if `mark`'s key is already set."""
     calls, failures, deadline = attempt.calls, attempt.failures, attempt.deadline
     try:
-        capacity = rt.throttle.take(buckets, bulk=attempt.bulk, deadline=deadline)
+        capacity = rt.throttle.take(buckets, bulk=attempt.bulk, deadline=deadline, mark=mark)
     except LimiterUnavailable:
         if fail_open:
-            return 0.0
+            return Capacity(True)
         raise Again(
             1.0, Retrying("rate limiter unavailable"), calls=calls, failures=failures
         ) from None
     metrics.observe_capacity_wait(BULK if attempt.bulk else INTERACTIVE, capacity.waited)
-    if capacity.granted:
-        return capacity.waited
+    if capacity.granted or capacity.marked is False:
+        return capacity
     countdown = min(capacity.retry_after, CAPACITY_RECHECK_CAP)
     if time.time() + countdown >= deadline:
         raise JobExpired("no rate-limit capacity before the deadline")
@@ -158,12 +165,23 @@ def send(
     admit(lambda: rt.abuse.admit_send(request, job_id), attempt)
     origination = request.origination_identity or rt.settings.origination_identity
     buckets = rt.throttle.buckets(request, origination)
-    take_capacity(rt, buckets, attempt, fail_open=False)
-    claim = rt.claims.claim(job_id)
-    if not claim.won:
-        if claim.outcome is None:
-            raise Uncertain("a previous delivery was in flight when its worker stopped")
-        return replay(claim.outcome)
+    # The claim rides on the token's round trip when a bucket is limited (always, in
+    # production); it is made on its own only when that did not settle it.
+    capacity = take_capacity(rt, buckets, attempt, fail_open=False, mark=rt.claims.mark(job_id))
+    if not capacity.marked:
+        claim = rt.claims.claim(job_id)
+        if not claim.won:
+            if claim.outcome is None:
+                raise Uncertain("a previous delivery was in flight when its worker stopped")
+            return replay(claim.outcome)
+        if capacity.marked is False:  # the claim was let go between the two looks
+            rt.claims.release(job_id)
+            raise Again(
+                0.0,
+                Retrying("its claim changed hands"),
+                calls=attempt.calls,
+                failures=attempt.failures,
+            )
     calls = attempt.calls + 1
     try:
         delivery = rt.gateway.send(request)

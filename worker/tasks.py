@@ -131,7 +131,7 @@ class OtpTask(Task):
         """Take a token from every bucket, or reschedule. Returns seconds waited."""
         attempt = dataclasses.replace(self.attempt(), deadline=deadline)
         with self.rescheduling():
-            return sending.take_capacity(self.rt, buckets, attempt, fail_open=fail_open)
+            return sending.take_capacity(self.rt, buckets, attempt, fail_open=fail_open).waited
         raise AssertionError("unreachable")  # pragma: no cover
 
     def admit(self, check: Callable[[], None]) -> None:

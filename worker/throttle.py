@@ -28,7 +28,7 @@ import phonenumbers
 
 from producer.requests import SendRequest, VerifyRequest
 from producer.settings import Settings
-from worker.ratelimit import Bucket, LimiterUnavailable, RateLimiter
+from worker.ratelimit import Bucket, LimiterUnavailable, Mark, MarkHeld, RateLimiter
 
 #: Seconds of each burst held back (at least one token): a token is taken some
 #: milliseconds before its request reaches Pinpoint, and that delay varies with load;
@@ -52,6 +52,9 @@ class Capacity:
     waited: float = 0.0
     #: When refused: seconds until the buckets could grant.
     retry_after: float = 0.0
+    #: The mark asked for (a send's claim): set with the token (True), found already
+    #: set so nothing was taken (False), or not asked of Redis (None: no bucket limited).
+    marked: bool | None = None
 
 
 @lru_cache(maxsize=4096)
@@ -83,21 +86,38 @@ class Throttle:
                     break
         return [b for b in found if b.limited]
 
-    def take(self, buckets: list[Bucket], *, bulk: bool, deadline: float | None) -> Capacity:
-        """Wait in the slot for a token from every bucket, bounded; bulk leaves a reserve."""
+    def take(
+        self,
+        buckets: list[Bucket],
+        *,
+        bulk: bool,
+        deadline: float | None,
+        mark: Mark | None = None,
+    ) -> Capacity:
+        """Wait in the slot for a token from every bucket, bounded; bulk leaves a reserve.
+        With `mark`, the token is taken only if the mark's key is free, and sets it."""
         if not buckets:
             return Capacity(granted=True)
         reserve = self.settings.bulk_reserve if bulk else 0.0
         hold_until = time.time() + self.settings.max_capacity_wait
-        granted, waited = self.limiter.wait(
-            buckets,
-            deadline=min(deadline, hold_until) if deadline else hold_until,
-            reserve=reserve,
-        )
+        try:
+            granted, waited = self.limiter.wait(
+                buckets,
+                deadline=min(deadline, hold_until) if deadline else hold_until,
+                reserve=reserve,
+                mark=mark,
+            )
+        except MarkHeld:
+            return Capacity(False, marked=False)
         if granted:
-            return Capacity(True, waited=waited)
-        decision = self.limiter.acquire(buckets, reserve=reserve)
-        return Capacity(decision.granted, waited=waited, retry_after=decision.retry_after)
+            return Capacity(True, waited=waited, marked=True if mark else None)
+        decision = self.limiter.acquire(buckets, reserve=reserve, mark=mark)
+        return Capacity(
+            decision.granted,
+            waited=waited,
+            retry_after=decision.retry_after,
+            marked=decision.marked,
+        )
 
     def throttled(self, buckets: list[Bucket]) -> None:
         """Pinpoint said 429 anyway: slow the whole fleet on these buckets."""

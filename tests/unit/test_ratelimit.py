@@ -15,7 +15,7 @@ from redis.retry import Retry
 
 import worker.ratelimit
 from producer.settings import parse_rate_map
-from worker.ratelimit import Bucket, Decision, LimiterUnavailable, RateLimiter
+from worker.ratelimit import Bucket, Decision, LimiterUnavailable, Mark, MarkHeld, RateLimiter
 
 T0 = 1_000_000.0
 PHONE = "+18005550100"
@@ -63,6 +63,8 @@ def test_public_api_is_exactly_this() -> None:
         "Bucket",
         "Decision",
         "LimiterUnavailable",
+        "Mark",
+        "MarkHeld",
         "RateLimiter",
     ]
 
@@ -368,3 +370,37 @@ def test_parse_rate_map_accepts() -> None:
 def test_parse_rate_map_rejects_naming_the_entry(text: str, bad: str) -> None:
     with pytest.raises(ValueError, match=f"'{bad}'"):
         parse_rate_map(text)
+
+
+# --- the mark: a key set with the tokens (a send's claim) ---------------------------
+
+
+def test_mark_is_set_with_the_token(limiter: RateLimiter, client: redis.Redis) -> None:
+    bucket = Bucket("send", 4, burst=1)
+    mark = Mark("otpq:claim:job", b"inflight", 60)
+    assert limiter.acquire([bucket], now=T0, mark=mark) == Decision(True, 0.0, T0, marked=True)
+    assert client.get("otpq:claim:job") == b"inflight"
+    assert 0 < client.ttl("otpq:claim:job") <= 60
+
+
+def test_a_held_mark_takes_no_token(limiter: RateLimiter, client: redis.Redis) -> None:
+    bucket = Bucket("send", 4, burst=1)
+    client.set("otpq:claim:job", b'{"result": {}}')
+    held = limiter.acquire([bucket], now=T0, mark=Mark("otpq:claim:job", b"inflight", 60))
+    assert (held.granted, held.marked) == (False, False)
+    assert client.get("otpq:claim:job") == b'{"result": {}}'  # untouched
+    assert limiter.acquire([bucket], now=T0).granted  # the token is still there
+    with pytest.raises(MarkHeld):
+        limiter.wait([bucket], deadline=None, mark=Mark("otpq:claim:job", b"x", 60))
+
+
+def test_a_refused_token_sets_no_mark(limiter: RateLimiter, client: redis.Redis) -> None:
+    bucket = Bucket("send", 4, burst=1)
+    assert limiter.acquire([bucket], now=T0).granted
+    refused = limiter.acquire([bucket], now=T0, mark=Mark("otpq:claim:job", b"inflight", 60))
+    assert (refused.granted, refused.marked) == (False, None)
+    assert refused.retry_after == pytest.approx(0.25)
+    assert client.exists("otpq:claim:job") == 0
+    # Waiting for the token is not mistaken for a held mark.
+    assert limiter.wait([bucket], deadline=None, mark=Mark("otpq:claim:job", b"x", 60))[0]
+    assert client.get("otpq:claim:job") == b"x"

@@ -32,6 +32,6 @@ they would be full again and any slowdown has been regained.
 """
 
 from worker.ratelimit.buckets import Bucket
-from worker.ratelimit.limiter import Decision, LimiterUnavailable, RateLimiter
+from worker.ratelimit.limiter import Decision, LimiterUnavailable, Mark, MarkHeld, RateLimiter
 
-__all__ = ["Bucket", "Decision", "LimiterUnavailable", "RateLimiter"]
+__all__ = ["Bucket", "Decision", "LimiterUnavailable", "Mark", "MarkHeld", "RateLimiter"]

@@ -58,6 +58,26 @@ class Decision:
     granted: bool
     retry_after: float
     at: float | None = None
+    #: With a `Mark`: True when it was set with the tokens, False when its key was
+    #: already there (nothing taken); None when not set for another reason (no mark,
+    #: tokens refused, or no bucket limited so Redis was not asked).
+    marked: bool | None = None
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A key set in the same atomic step as the tokens, and only if it did not exist.
+
+    What a send's claim needs (worker/claims.py): the claim is made exactly when the
+    request may go, and a job whose claim is already held takes no token."""
+
+    key: str
+    value: bytes | str
+    ttl: int
+
+
+class MarkHeld(Exception):
+    """`wait` found the mark's key already set: nothing was taken."""
 
 
 def _limited(buckets: Sequence[Bucket]) -> list[Bucket]:
@@ -119,16 +139,29 @@ class RateLimiter:
         return self.prefix + bucket.label
 
     def acquire(
-        self, buckets: Sequence[Bucket], *, reserve: float = 0.0, now: float | None = None
+        self,
+        buckets: Sequence[Bucket],
+        *,
+        reserve: float = 0.0,
+        now: float | None = None,
+        mark: Mark | None = None,
     ) -> Decision:
-        """Take one token from every bucket, or from none. One Redis round trip."""
+        """Take one token from every bucket, or from none (and set `mark` with them, if
+        its key is free). One Redis round trip."""
         if not 0 <= reserve < 1:
             raise ValueError(f"reserve must be in [0, 1), got {reserve!r}")
         limited = _limited(buckets)
         if not limited:
             return Decision(True, 0.0)
-        granted, retry_after, at = self._run("acquire", limited, now, reserve)
-        return Decision(int(granted) == 1, float(retry_after), float(at))
+        if mark is None:
+            granted, retry_after, at = self._run("acquire", limited, now, reserve)
+            return Decision(int(granted) == 1, float(retry_after), float(at))
+        extra = ([mark.key], [mark.value, str(max(1, int(mark.ttl)))])
+        outcome, retry_after, at = self._run("mark", limited, now, reserve, extra)
+        if int(outcome) == 2:
+            return Decision(False, 0.0, float(at), marked=False)
+        granted = int(outcome) == 1
+        return Decision(granted, float(retry_after), float(at), marked=True if granted else None)
 
     def wait(
         self,
@@ -137,15 +170,19 @@ class RateLimiter:
         deadline: float | None,
         reserve: float = 0.0,
         sleep: Callable[[float], object] = time.sleep,
+        mark: Mark | None = None,
     ) -> tuple[bool, float]:
         """Acquire, sleeping each refusal's retry_after (plus jitter) in between.
 
         Gives up without sleeping as soon as retry_after reaches past `deadline`
-        (epoch seconds, this host's clock). Returns (granted, seconds slept).
+        (epoch seconds, this host's clock). Returns (granted, seconds slept). Raises
+        `MarkHeld` as soon as `mark`'s key is found set.
         """
         waited = 0.0
         while True:
-            decision = self.acquire(buckets, reserve=reserve)
+            decision = self.acquire(buckets, reserve=reserve, mark=mark)
+            if decision.marked is False:
+                raise MarkHeld(mark.key if mark else "")
             if decision.granted:
                 return True, waited
             delay = decision.retry_after
@@ -172,13 +209,19 @@ class RateLimiter:
         return float(self._run("factor", [bucket], now)[0])
 
     def _run(
-        self, mode: str, buckets: list[Bucket], now: float | None, reserve: float = 0.0
+        self,
+        mode: str,
+        buckets: list[Bucket],
+        now: float | None,
+        reserve: float = 0.0,
+        extra: tuple[list[str], list[bytes | str]] = ([], []),
     ) -> list:
-        args = [mode, "" if now is None else repr(float(now)), repr(float(reserve))]
-        args += self._tuning
+        args: list[bytes | str] = [mode, "" if now is None else repr(float(now))]
+        args += [repr(float(reserve)), *self._tuning]
         for bucket in buckets:
             args += [repr(float(bucket.rate or 0.0)), repr(bucket.capacity)]
+        keys = [self.key(b) for b in buckets] + extra[0]
         try:
-            return self._script(keys=[self.key(b) for b in buckets], args=args)
+            return self._script(keys=keys, args=args + extra[1])
         except _UNAVAILABLE as exc:
             raise LimiterUnavailable(f"rate limiter unavailable: {exc}") from exc

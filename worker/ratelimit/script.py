@@ -13,7 +13,14 @@ with ``%.17g`` both what it stores and what it returns):
     ARGV[6+2i]       bucket i's configured rate (requests per second)
     ARGV[7+2i]       bucket i's configured burst (tokens)
 
-Returns: acquire -> {granted 0|1, retry_after, now}; throttle, factor -> {factor_i...}.
+Mode "mark" is "acquire" plus a mark: the last KEY is a key that must not exist, and
+the last two ARGV its value and lifetime (s). It is checked before any token is taken
+and set in the same step as the tokens (a send's claim, worker/claims.py: one round
+trip for both).
+
+Returns: acquire -> {granted 0|1, retry_after, now}; mark -> the same, or
+{2, "0", now} when the mark's key exists (nothing taken); throttle, factor ->
+{factor_i...}.
 """
 
 from __future__ import annotations
@@ -56,6 +63,18 @@ local function expire(key, idle_at, f0, fat)
   redis.call('PEXPIRE', key, math.ceil((keep_until - now + MARGIN) * 1000))
 end
 
+-- Buckets are KEYS[1..nb]; in mode "mark" the last KEY is the mark's.
+local nb = #KEYS
+local mark
+if mode == 'mark' then
+  mark = KEYS[nb]
+  nb = nb - 1
+  if redis.call('EXISTS', mark) == 1 then
+    return {2, '0', fmt(now)}
+  end
+  mode = 'acquire'
+end
+
 local function load(i)
   local h = redis.call('HMGET', KEYS[i], 'tat', 'f', 'fat')
   return tonumber(h[1]), tonumber(h[2]), tonumber(h[3])
@@ -64,7 +83,7 @@ end
 if mode == 'acquire' then
   local wait = 0.0
   local new_tat, interval, f0s, fats = {}, {}, {}, {}
-  for i = 1, #KEYS do
+  for i = 1, nb do
     local rate, burst = tonumber(ARGV[6 + 2 * i]), tonumber(ARGV[7 + 2 * i])
     local tat, f0, fat = load(i)
     local f = current_factor(f0, fat)
@@ -86,9 +105,12 @@ if mode == 'acquire' then
   if wait > 0 then
     return {0, fmt(wait), fmt(now)}
   end
-  for i = 1, #KEYS do
+  for i = 1, nb do
     redis.call('HSET', KEYS[i], 'tat', fmt(new_tat[i]))
     expire(KEYS[i], new_tat[i] + interval[i], f0s[i], fats[i])
+  end
+  if mark then
+    redis.call('SET', mark, ARGV[#ARGV - 1], 'EX', ARGV[#ARGV])
   end
   return {1, '0', fmt(now)}
 elseif mode == 'throttle' then
