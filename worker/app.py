@@ -16,6 +16,7 @@ from producer.celery_config import celery_config
 from producer.settings import Settings
 from worker import events, logs
 from worker import metrics as _metrics  # noqa: F401  (connects its signal receivers)
+from worker.event_batching import EventBatching
 
 #: Threads per worker process: enough to cover rate × Pinpoint latency.
 DEFAULT_CONCURRENCY = 16
@@ -55,6 +56,9 @@ app.conf.update(
         "interval_max": 1.0,
     },
 )
+
+
+app.steps["consumer"].add(EventBatching)
 
 
 @signals.worker_init.connect

@@ -1,0 +1,50 @@
+"""Task events still reach a monitor (Flower's receiver) when the worker batches them."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+from celery import Celery
+
+from producer.client import OtpClient
+from producer.stack.worker_process import WorkerProcess
+from sandbox import SandboxControl
+
+pytestmark = pytest.mark.integration
+
+
+def test_every_task_event_still_arrives(
+    client: OtpClient, worker: WorkerProcess, pinpoint: SandboxControl, redis_url: str
+) -> None:
+    app = Celery(broker=redis_url)
+    seen: list[dict[str, Any]] = []
+    ready, done = threading.Event(), threading.Event()
+    ids: set[str] = set()
+    receivers: list[Any] = []
+
+    def on_event(event: dict[str, Any]) -> None:
+        seen.append(event)
+        finished = {e["uuid"] for e in seen if e["type"] == "task-succeeded"}
+        if ids and ids <= finished:
+            done.set()
+            receivers[0].should_stop = True
+
+    def listen() -> None:
+        with app.connection() as conn:
+            receivers.append(app.events.Receiver(conn, handlers={"*": on_event}))
+            ready.set()
+            receivers[0].capture(limit=None, timeout=30, wakeup=False)
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    numbers = [f"+1425555{i:04d}" for i in range(20)]
+    ids.update(client.send(n, "Events", "Batching") for n in numbers)
+    assert done.wait(30), "not every task-succeeded event arrived"
+    thread.join(10)
+    for job in ids:
+        kinds = {e["type"] for e in seen if e.get("uuid") == job}
+        assert {"task-received", "task-started", "task-succeeded"} <= kinds, kinds
+    app.close()

@@ -1,0 +1,68 @@
+"""EventBatching: many buffered events, one flush per interval (a fake hub and consumer)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+from worker import event_batching
+from worker.event_batching import FLUSH_INTERVAL, EventBatching
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.soon: list[Callable[[], None]] = []
+        self.later: list[tuple[float, Callable[[], None]]] = []
+
+    def call_soon(self, callback: Callable[[], None]) -> None:
+        self.soon.append(callback)
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> None:
+        self.later.append((delay, callback))
+
+    def run_soon(self) -> None:
+        callbacks, self.soon = self.soon, []
+        for callback in callbacks:
+            callback()
+
+
+def consumer() -> Any:
+    flushes: list[int] = []
+    c = SimpleNamespace(
+        hub=Hub(),
+        event_dispatcher=SimpleNamespace(on_send_buffered=lambda: None),
+        flushes=flushes,
+    )
+    c._flush_events = lambda: flushes.append(1)
+    EventBatching(SimpleNamespace()).start(c)
+    return c
+
+
+def test_buffered_events_share_one_flush(monkeypatch: Any) -> None:
+    clock = [100.0]
+    monkeypatch.setattr(event_batching.time, "monotonic", lambda: clock[0])
+    c = consumer()
+    for _ in range(50):
+        c.event_dispatcher.on_send_buffered()
+    assert len(c.hub.soon) == 1  # one wake-up for fifty events
+    c.hub.run_soon()
+    assert c.flushes == [1]  # nothing flushed lately: at once
+
+    for _ in range(50):
+        c.event_dispatcher.on_send_buffered()
+    clock[0] += FLUSH_INTERVAL / 5
+    c.hub.run_soon()
+    assert c.flushes == [1]  # too soon after the last: deferred
+    ((delay, flush),) = c.hub.later
+    assert 0 < delay <= FLUSH_INTERVAL
+    flush()
+    assert c.flushes == [1, 1]
+    c.event_dispatcher.on_send_buffered()
+    assert len(c.hub.soon) == 1  # armed again after the flush
+
+
+def test_a_worker_without_events_is_left_alone() -> None:
+    c = SimpleNamespace(hub=Hub(), event_dispatcher=None)
+    EventBatching(SimpleNamespace()).start(c)
+    assert c.event_dispatcher is None
