@@ -30,6 +30,7 @@ from producer.guards import KeyHasher, check_country
 from producer.outcomes import DestinationLimited, DestinationLocked, ResendCooldown
 from producer.requests import SendRequest, VerifyRequest
 from producer.settings import Settings
+from worker.autopipe import AutoPipeline
 from worker.budgets import SlidingWindows
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class AbuseUnavailable(Exception):
 class Abuse:
     redis: redis.Redis
     settings: Settings
+    autopipe: AutoPipeline | None = None
 
     @cached_property
     def hasher(self) -> KeyHasher:
@@ -50,7 +52,7 @@ class Abuse:
 
     @cached_property
     def windows(self) -> SlidingWindows:
-        return SlidingWindows(self.redis)
+        return SlidingWindows(self.redis, self.autopipe)
 
     def sends_key(self, destination: str) -> str:
         return self.hasher.key("sends", destination)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import redis
 
+from worker.autopipe import AutoPipeline
+
 #: KEYS[1] the set, KEYS[2] a resend-cooldown key; ARGV: job id, now, the cooldown in
 #: ms (0: none), then LIMIT, WINDOW pairs, longest window last.
 #: Returns {1} when admitted, {2, holder} when another job holds the cooldown, else
@@ -73,9 +75,10 @@ class Verdict:
 
 
 class SlidingWindows:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, autopipe: AutoPipeline | None = None) -> None:
         self.redis = client
         self._script = client.register_script(SOURCE)
+        self._autopipe = autopipe
 
     def admit(
         self,
@@ -100,7 +103,10 @@ class SlidingWindows:
         args: list[str | float] = [member, repr(time.time() if now is None else now), cooldown_ms]
         for limit, window in ordered:
             args += [str(limit), repr(float(window))]
-        reply = self._script(keys=[key, cooldown_key], args=args)
+        if self._autopipe is not None:
+            reply = self._autopipe.script(self._script, [key, cooldown_key], args)
+        else:
+            reply = self._script(keys=[key, cooldown_key], args=args)
         if int(reply[0]) == 1:
             return Verdict(True)
         if int(reply[0]) == 2:

@@ -38,6 +38,7 @@ import redis
 
 from producer.lanes import CLAIM_PREFIX, INFLIGHT
 from producer.settings import Settings
+from worker.autopipe import AutoPipeline
 from worker.ratelimit import Mark
 
 log = logging.getLogger(__name__)
@@ -63,20 +64,30 @@ class Claim:
 
 
 class SendClaims:
-    def __init__(self, client: redis.Redis, *, ttl: float, hold: float = 0.0) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        ttl: float,
+        hold: float = 0.0,
+        autopipe: AutoPipeline | None = None,
+    ) -> None:
         # One lifetime for both states: an in-flight claim must outlive any
         # redelivery of its message, and a finished one as long as the result.
         self.redis = client
         self.ttl = max(1, int(ttl))
         #: Longest a live holder keeps a claim in flight (one Pinpoint call).
         self.hold = hold
+        self.autopipe = autopipe
 
     @classmethod
-    def from_settings(cls, client: redis.Redis, settings: Settings) -> SendClaims:
+    def from_settings(
+        cls, client: redis.Redis, settings: Settings, autopipe: AutoPipeline | None = None
+    ) -> SendClaims:
         longest_deadline = max(settings.interactive_deadline, settings.bulk_deadline)
         ttl = max(settings.result_ttl, longest_deadline + settings.visibility_timeout)
         hold = settings.connect_timeout + settings.read_timeout + CALL_MARGIN
-        return cls(client, ttl=ttl, hold=hold)
+        return cls(client, ttl=ttl, hold=hold, autopipe=autopipe)
 
     def _through_outage(self, operation: Callable[[], _T]) -> _T:
         """Run a Redis operation, retrying connection errors for up to `hold` seconds."""
@@ -137,10 +148,15 @@ class SendClaims:
             self._through_outage(lambda: self.redis.set(PREFIX + job_id, value, ex=self.ttl))
             return
 
-        def record() -> list[Any]:
-            pipe = self.redis.pipeline(transaction=False)
+        def build(pipe: redis.client.Pipeline) -> None:
             pipe.set(PREFIX + job_id, value, ex=self.ttl)
             also(pipe)
+
+        def record() -> list[Any]:
+            if self.autopipe is not None:
+                return self.autopipe.run(build)
+            pipe = self.redis.pipeline(transaction=False)
+            build(pipe)
             return pipe.execute(raise_on_error=False)
 
         replies = self._through_outage(record)

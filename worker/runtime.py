@@ -18,6 +18,7 @@ from producer.celery_config import redis_tls
 from producer.sealing import Sealer
 from producer.settings import Settings
 from worker.abuse import Abuse
+from worker.autopipe import AutoPipeline
 from worker.claims import SendClaims
 from worker.gateway import PinpointGateway
 from worker.ratelimit import RateLimiter
@@ -43,20 +44,24 @@ class Runtime:
         )
 
     @cached_property
+    def autopipe(self) -> AutoPipeline:
+        return AutoPipeline(self.redis)
+
+    @cached_property
     def gateway(self) -> PinpointGateway:
         return PinpointGateway.from_settings(self.settings, pool_size=self.pool_size)
 
     @cached_property
     def throttle(self) -> Throttle:
-        return Throttle(RateLimiter(self.redis), self.settings)
+        return Throttle(RateLimiter(self.redis, autopipe=self.autopipe), self.settings)
 
     @cached_property
     def claims(self) -> SendClaims:
-        return SendClaims.from_settings(self.redis, self.settings)
+        return SendClaims.from_settings(self.redis, self.settings, self.autopipe)
 
     @cached_property
     def abuse(self) -> Abuse:
-        return Abuse(self.redis, self.settings)
+        return Abuse(self.redis, self.settings, self.autopipe)
 
     @cached_property
     def sealer(self) -> Sealer:

@@ -20,11 +20,12 @@ def test_every_task_event_still_arrives(
 ) -> None:
     app = Celery(broker=redis_url)
     seen: list[dict[str, Any]] = []
-    ready, done = threading.Event(), threading.Event()
+    subscribed, done = threading.Event(), threading.Event()
     ids: set[str] = set()
     receivers: list[Any] = []
 
     def on_event(event: dict[str, Any]) -> None:
+        subscribed.set()  # the worker's heartbeats arrive: nothing sent from now is missed
         seen.append(event)
         finished = {e["uuid"] for e in seen if e["type"] == "task-succeeded"}
         if ids and ids <= finished:
@@ -34,12 +35,11 @@ def test_every_task_event_still_arrives(
     def listen() -> None:
         with app.connection() as conn:
             receivers.append(app.events.Receiver(conn, handlers={"*": on_event}))
-            ready.set()
             receivers[0].capture(limit=None, timeout=30, wakeup=False)
 
     thread = threading.Thread(target=listen, daemon=True)
     thread.start()
-    assert ready.wait(10)
+    assert subscribed.wait(15), "no worker heartbeat reached the receiver"
     numbers = [f"+1425555{i:04d}" for i in range(20)]
     ids.update(client.send(n, "Events", "Batching") for n in numbers)
     assert done.wait(30), "not every task-succeeded event arrived"

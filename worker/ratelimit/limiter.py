@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import redis
 import redis.exceptions
 
+from worker.autopipe import AutoPipeline
 from worker.ratelimit.buckets import Bucket
 from worker.ratelimit.script import SOURCE
 
@@ -121,6 +122,7 @@ class RateLimiter:
         floor: float = DEFAULT_FLOOR,
         cooldown: float = DEFAULT_COOLDOWN,
         recovery: float = DEFAULT_RECOVERY,
+        autopipe: AutoPipeline | None = None,
     ) -> None:
         if not 0 < decrease < 1:
             raise ValueError(f"decrease must be in (0, 1), got {decrease!r}")
@@ -134,6 +136,8 @@ class RateLimiter:
         self._tuning.append(repr((1.0 - floor) / recovery))
         # Registered once: EVALSHA, reloaded by redis-py on NOSCRIPT (e.g. after a restart).
         self._script = redis.register_script(SOURCE)
+        #: When given, calls share round trips with other threads' (worker/autopipe.py).
+        self._autopipe = autopipe
 
     def key(self, bucket: Bucket) -> str:
         return self.prefix + bucket.label
@@ -222,6 +226,8 @@ class RateLimiter:
             args += [repr(float(bucket.rate or 0.0)), repr(bucket.capacity)]
         keys = [self.key(b) for b in buckets] + extra[0]
         try:
+            if self._autopipe is not None:
+                return self._autopipe.script(self._script, keys, args + extra[1])
             return self._script(keys=keys, args=args + extra[1])
         except _UNAVAILABLE as exc:
             raise LimiterUnavailable(f"rate limiter unavailable: {exc}") from exc
