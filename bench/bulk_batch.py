@@ -6,7 +6,9 @@ Figures, all measured in this run on one stack:
   * raw Celery no-op tasks/s with a stored result (bench/noop_app.py): the ceiling of
     any design that runs one Celery task per row;
   * campaign rows/s with one `otp.send` message per row (batch size 1), for reference;
-  * campaign rows/s with `--batch` rows per `otp.send_batch` message ÷ raw no-op (goal ≥ 2).
+  * campaign rows/s with `--batch` rows per `otp.send_batch` message ÷ raw no-op (goal ≥ 2);
+  * the same ÷ bare boto3 calls/s (bench/boto_ceiling.py: no Celery, no Redis, the same
+    processes and threads): the ceiling of any lane that calls Pinpoint once per row.
 Rows are queued before the workers start; rates come from the results' own `date_done`
 stamps (each row's result is stored under its own id). The limiter runs at a rate that
 never binds and the abuse limits are off, as in bench/throughput.py.
@@ -23,6 +25,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.boto_ceiling import ceiling
 from bench.stack import BenchStack, bench_stack, numbers, table
 from bench.throughput import done_rate, raw_celery, start
 from producer.campaign import Campaigns
@@ -72,6 +75,9 @@ def main() -> None:
         noop = raw_celery(stack, n, p, args.noop_concurrency)
         single = campaign_rows(stack, n, p, args.noop_concurrency, 1, offset=0)
         batched = campaign_rows(stack, n, p, args.concurrency, args.batch, offset=n)
+        stack.sandbox.control.reset()
+        threads = Settings.from_env(stack.env).batch_concurrency
+        bare = ceiling(stack.sandbox.url, n, p, threads, offset=2 * n)
     print(
         table(
             [
@@ -89,6 +95,14 @@ def main() -> None:
                     f"{noop:.0f}",
                     f"{batched / noop:.2f}",
                     "≥ 2",
+                ),
+                ("bare boto3 calls/s (no Celery, no Redis)", f"{bare:.0f}", "-", "-", "ceiling"),
+                (
+                    f"bulk rows/s, {args.batch} rows per otp.send_batch",
+                    f"{batched:.0f}",
+                    f"{bare:.0f}",
+                    f"{batched / bare:.2f}",
+                    "(share of the ceiling)",
                 ),
             ],
             header=("figure", "measured", "baseline", "ratio", "goal"),

@@ -18,6 +18,7 @@ from producer.campaign.budget import CampaignRefused
 from producer.campaign.campaigns import Campaigns, CampaignStatus, StartReport, UnknownCampaign
 from producer.campaign.progress import ProgressBar
 from producer.client import OtpClient
+from producer.settings import BATCH_MAX_ROWS, DEFAULT_CAMPAIGN_BATCH_SIZE
 
 EXIT_OK, EXIT_USAGE = 0, 2
 #: Invalid rows listed on stderr before the rest are only counted.
@@ -53,6 +54,13 @@ def add_commands(commands: Any) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="progress bar on stderr (default: when stderr is a terminal)",
+    )
+    start.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_CAMPAIGN_BATCH_SIZE,
+        help=f"rows per otp.send_batch message, 1-{BATCH_MAX_ROWS} "
+        f"(default {DEFAULT_CAMPAIGN_BATCH_SIZE}; 1: one otp.send per row)",
     )
     start.add_argument("--json", action="store_true", help="print JSON")
     start.set_defaults(run=_start)
@@ -96,6 +104,7 @@ def _start(client: OtpClient, args: argparse.Namespace) -> int:
             name=args.name,
             strict=args.strict,
             progress=bar,
+            batch_size=args.batch_size,
         )
     except CampaignRefused as exc:
         if bar:

@@ -224,3 +224,17 @@ def test_verify_jobs_move_the_campaigns_answer_counts(
     time.sleep(0.3)  # the hook runs just after the result is stored
     status = json.loads(otpq(env, "status", report.campaign_id, "--json").stdout)
     assert (status["verified"], status["rejected"]) == (2, 1)
+
+
+def test_batch_size_from_the_command_line(
+    env: dict[str, str], worker: WorkerProcess, pinpoint: SandboxControl, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "single.csv", [number(7000 + i) for i in range(12)])
+    report = start(env, path, "OnePerRow", "--batch-size", "1")
+    assert report["enqueued"] == 12
+    assert watch(env, report["campaign_id"])["sent"] == 12
+    assert len(pinpoint.outbox()) == 12
+    refused = otpq(
+        env, "start", str(path), "--brand", BRAND, "--source", "Zero", "--batch-size", "0"
+    )
+    assert refused.returncode == 2 and "batch_size" in refused.stderr
