@@ -1,6 +1,6 @@
 """Every benchmark, one command; each prints its figures beside a baseline from the same run.
 
-    python bench/run.py            # the figures quoted in the README (about 15 minutes)
+    python bench/run.py            # the figures quoted in the README (about 20 minutes)
     python bench/run.py --quick    # smaller sizes, a few minutes
 
 Nothing here is collected by pytest, and nothing asserts: a benchmark reports.
@@ -18,12 +18,12 @@ HERE = Path(__file__).resolve().parent
 
 #: (script, full-size arguments, quick arguments)
 BENCHES: list[tuple[str, list[str], list[str]]] = [
-    ("throughput.py", ["--jobs", "3000"], ["--jobs", "800"]),
+    ("throughput.py", ["--jobs", "3000", "--concurrency", "128"], ["--jobs", "800"]),
     ("rate_limits.py", ["--rate", "40", "--seconds", "15"], ["--rate", "40", "--seconds", "6"]),
     ("lanes.py", ["--backlog", "100000"], ["--backlog", "10000", "--probes", "20"]),
     ("campaign_enqueue.py", [], ["--rows", "20000", "--memory-rows", "100000"]),
     ("bulk_batch.py", [], ["--rows", "2000"]),
-    ("worker_memory.py", ["--jobs", "20000"], ["--jobs", "4000"]),
+    ("worker_memory.py", ["--jobs", "100000"], ["--jobs", "4000"]),
 ]
 
 
