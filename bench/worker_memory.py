@@ -42,15 +42,20 @@ def main() -> None:
         (worker,) = stack.start_workers(1, concurrency=32)
         client = stack.client()
         warm = None
+        trend: list[str] = []
         started = time.time()
         for offset in range(0, args.jobs, CHUNK):
             ids = [client.send(n, "Bench", "Memory") for n in numbers(CHUNK, start=offset)]
             client.wait(ids[-1], timeout=600)
-            if warm is None:
-                warm = rss_mb(worker.pid)  # type: ignore[arg-type]
+            rss = rss_mb(worker.pid)  # type: ignore[arg-type]
+            warm = rss if warm is None else warm
+            done = offset + CHUNK
+            if done % max(CHUNK, args.jobs // 10 // CHUNK * CHUNK) == 0:
+                trend.append(f"{done:,}: {rss:.1f}")
         end = rss_mb(worker.pid)  # type: ignore[arg-type]
         client.close()
     assert warm is not None
+    print("RSS (MB) after jobs — " + ", ".join(trend))
     print(
         table(
             [

@@ -67,8 +67,22 @@ def check_destination(field: str, value: object) -> None:
         parsed = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:
         raise InvalidRequest(field, "must be an E.164 number like +14255550142") from None
-    if not phonenumbers.is_valid_number(parsed):
+    if not is_valid_number(parsed):
         raise InvalidRequest(field, "is not a valid phone number for its country")
+
+
+def is_valid_number(number: phonenumbers.PhoneNumber) -> bool:
+    """`phonenumbers.is_valid_number`, about twice as fast for most numbers.
+
+    That function first finds the number's region (testing the number's type against
+    each region sharing its country code, the main region first), then tests the type
+    again for that region. A number valid for its code's main region is the common case
+    (+1: US, +44: GB) and the answer is yes either way, so that one test is tried first
+    (tests/unit/test_requests.py checks the two agree)."""
+    main = phonenumbers.region_code_for_country_code(number.country_code)
+    return phonenumbers.is_valid_number_for_region(number, main) or (
+        phonenumbers.is_valid_number(number)
+    )
 
 
 class _Model:

@@ -100,3 +100,26 @@ def test_to_kwargs_round_trips() -> None:
     request = SendRequest.from_kwargs({**GOOD, "code_length": 8, "entity_id": "E1"})
     assert request.to_kwargs() == {**GOOD, "code_length": 8, "entity_id": "E1"}
     assert SendRequest.from_kwargs(request.to_kwargs()) == request
+
+
+def test_fast_validity_check_agrees_with_phonenumbers() -> None:
+    """is_valid_number tries the country code's main region first; it must answer
+    exactly as phonenumbers.is_valid_number does, for shared codes (+1, +7, +44...) too."""
+    import random
+
+    import phonenumbers
+
+    from producer.requests import is_valid_number
+
+    rng = random.Random(7)
+    codes = [1, 1, 1, 7, 44, 44, 33, 49, 61, 91, 86, 234, 262, 590, 599, 672, 800, 882, 979]
+    checked = 0
+    for _ in range(20_000):
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(4, 12)))
+        try:
+            number = phonenumbers.parse(f"+{rng.choice(codes)}{digits}", None)
+        except phonenumbers.NumberParseException:
+            continue
+        assert is_valid_number(number) == phonenumbers.is_valid_number(number), digits
+        checked += 1
+    assert checked > 15_000
