@@ -14,6 +14,7 @@ import boto3
 from botocore.config import Config
 
 from bench.noop_app import app
+from bench.stack import send_otp_parameters
 
 _client = boto3.client(
     "pinpoint",
@@ -26,16 +27,7 @@ _client = boto3.client(
 def boto(destination: str) -> dict[str, Any]:
     response = _client.send_otp_message(
         ApplicationId=os.environ["PINPOINT_APPLICATION_ID"],
-        SendOTPMessageRequestParameters={
-            "Channel": "SMS",
-            "BrandName": "Bench",
-            "CodeLength": 6,
-            "ValidityPeriod": 15,
-            "AllowedAttempts": 3,
-            "DestinationIdentity": destination,
-            "OriginationIdentity": "+18005550100",
-            "ReferenceId": "bench",
-        },
+        SendOTPMessageRequestParameters=send_otp_parameters(destination, "bench"),
     )
     entry = response["MessageResponse"]["Result"][destination]
     return {"message_id": entry.get("MessageId"), "delivery_status": entry["DeliveryStatus"]}

@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.stack import APP_ID, bench_stack, numbers
+from bench.stack import APP_ID, bench_stack, numbers, send_otp_parameters
 
 
 def _calls(
@@ -42,16 +42,7 @@ def _calls(
     def call(destination: str) -> None:
         client.send_otp_message(
             ApplicationId=APP_ID,
-            SendOTPMessageRequestParameters={
-                "Channel": "SMS",
-                "BrandName": "Bench",
-                "CodeLength": 6,
-                "ValidityPeriod": 15,
-                "AllowedAttempts": 3,
-                "DestinationIdentity": destination,
-                "OriginationIdentity": "+18005550100",
-                "ReferenceId": "ceiling",
-            },
+            SendOTPMessageRequestParameters=send_otp_parameters(destination, "ceiling"),
         )
 
     with ThreadPoolExecutor(threads) as pool:

@@ -88,6 +88,20 @@ def bench_stack(**env: str) -> Iterator[BenchStack]:
             redis.stop()
 
 
+def send_otp_parameters(destination: str, reference_id: str) -> dict[str, object]:
+    """SendOTPMessageRequestParameters for the bare boto3 baselines (no otpq code)."""
+    return {
+        "Channel": "SMS",
+        "BrandName": "Bench",
+        "CodeLength": 6,
+        "ValidityPeriod": 15,
+        "AllowedAttempts": 3,
+        "DestinationIdentity": destination,
+        "OriginationIdentity": "+18005550100",
+        "ReferenceId": reference_id,
+    }
+
+
 def numbers(count: int, start: int = 0) -> list[str]:
     """Distinct valid US numbers."""
     return [f"+1425{2000000 + start + i:07d}" for i in range(count)]
