@@ -354,3 +354,41 @@ def test_worker_exports_otpq_metrics(jobs: Jobs, metrics_port: int) -> None:
     assert waits is not None and waits >= 6
     assert sample(text, "otpq_queue_length", lane="otp.interactive") == 0
     assert_no_secret(text, [jobs.code, jobs.by_name_code])
+
+
+def test_a_campaign_batch_is_listed_with_masked_rows(
+    env: dict[str, str], flower: Flower, jobs: Jobs, control: SandboxControl
+) -> None:
+    """An `otp.send_batch` message shows under its own name on the bulk lane, its rows
+    masked, and each row's job id is pollable on its own."""
+    from producer.campaign import Campaigns
+    from producer.campaign.ids import row_job_id
+
+    numbers = [f"+1425555{i:04d}" for i in range(300, 305)]
+    campaigns = Campaigns(Settings.from_env(env))
+    try:
+        report = campaigns.start(
+            [{"destination": n} for n in numbers], brand_name="ExampleCorp", source="FlowerBatch"
+        )
+    finally:
+        campaigns.close()
+    row_ids = [row_job_id(report.campaign_id, n) for n in numbers]
+    client = OtpClient(Settings.from_env(env))
+    try:
+        for job_id in row_ids:
+            assert client.wait(job_id, timeout=30).state == "succeeded"
+    finally:
+        client.close()
+
+    def batch_listed() -> dict[str, Any] | None:
+        listed = flower.json("/api/tasks?taskname=otp.send_batch")
+        done = [t for t in listed.values() if t["state"] == "SUCCESS"]
+        return done[0] if done else None
+
+    batch = poll(batch_listed, "Flower to list the campaign's otp.send_batch")
+    assert batch["routing_key"] == "otp.bulk" and batch["args"] == "()"
+    assert "+1********" in batch["kwargs"] and "more rows" in batch["kwargs"]
+    assert "'sent': 5" in batch["result"]
+    text = json.dumps(batch)
+    for number in numbers:
+        assert number not in text and number[1:] not in text
