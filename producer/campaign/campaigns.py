@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import json
 import tempfile
 import time
@@ -31,6 +32,7 @@ from producer.campaign.budget import Budget, CampaignRefused
 from producer.campaign.ids import campaign_id, is_campaign_id, row_job_id
 from producer.campaign.ledger import Ledger
 from producer.campaign.messages import batch_message, batch_row, origin, send_message
+from producer.campaign.parallel import ordered_map, processes_for
 from producer.campaign.rows import BadFile, InvalidRow, numbered, parse_row, read_csv
 from producer.client import BrokerUnavailable
 from producer.lanes import BULK
@@ -214,8 +216,9 @@ class Campaigns:
     ) -> StartReport:
         """`start` from a CSV file; invalid rows are reported by their line in the file."""
         try:
+            processes = processes_for(Path(path).stat().st_size)
             return self._start(
-                read_csv(path), brand_name, source, name, strict, progress, batch_size
+                read_csv(path), brand_name, source, name, strict, progress, batch_size, processes
             )
         except (BadFile, OSError, UnicodeDecodeError, csv.Error) as exc:
             raise CampaignRefused("file", f"{Path(path).name}: {exc}") from None
@@ -229,6 +232,7 @@ class Campaigns:
         strict: bool,
         progress: Progress | None,
         batch_size: int = DEFAULT_CAMPAIGN_BATCH_SIZE,
+        processes: int = 1,
     ) -> StartReport:
         if not 1 <= batch_size <= BATCH_MAX_ROWS:
             raise CampaignRefused("batch_size", f"must be from 1 to {BATCH_MAX_ROWS}")
@@ -240,7 +244,7 @@ class Campaigns:
                 raise CampaignRefused(
                     "cancelled", f"campaign {cid} was cancelled; start it under another name"
                 )
-            self._check(rows, report, spool, progress)
+            self._check(rows, report, spool, progress, processes)
             if strict and report.invalid:
                 raise CampaignRefused(
                     "invalid_rows",
@@ -276,35 +280,25 @@ class Campaigns:
         report: StartReport,
         spool: IO[str],
         progress: Progress | None,
+        processes: int = 1,
     ) -> None:
-        """First pass: validate, spool the valid rows, count new/existing/duplicate."""
+        """First pass: validate, spool the valid rows, count new/existing/duplicate
+        (the checking in `processes` processes: producer/campaign/parallel.py)."""
         cid = report.campaign_id
         plan = keys.plan_key(cid, uuid.uuid4().hex)
         chunk: list[str] = []
+        work = functools.partial(check_rows, cid, report.brand_name, report.source)
         try:
-            for line, row in rows:
+            for checked in ordered_map(work, rows, processes):
                 report.rows += 1
-                parsed = parse_row(line, row, report.brand_name, report.source)
-                if isinstance(parsed, InvalidRow):
+                if isinstance(checked, InvalidRow):
                     report.invalid += 1
                     if len(report.invalid_rows) < INVALID_ROWS_KEPT:
-                        report.invalid_rows.append(parsed)
+                        report.invalid_rows.append(checked)
                     continue
                 report.valid += 1
-                job = row_job_id(cid, parsed.destination)
-                kwargs = parsed.to_kwargs()
-                spool.write(
-                    _SEP.join(
-                        (
-                            job,
-                            keys.ref_key(parsed.ref_id),
-                            json.dumps([parsed.destination, parsed.ref_id, line]),
-                            json.dumps(kwargs),
-                            json.dumps(repr(redact_kwargs(kwargs))),
-                        )
-                    )
-                    + "\n"
-                )
+                job, spooled = checked
+                spool.write(spooled)
                 chunk.append(job)
                 if len(chunk) >= CHUNK_ROWS:
                     self._count(cid, plan, chunk, report)
@@ -501,3 +495,28 @@ def _finish_push(report: StartReport, done: int, progress: Progress | None) -> N
     raced = report.new - report.enqueued
     if raced > 0:
         report.skipped_existing += raced
+
+
+def check_rows(
+    cid: str, brand_name: str, source: str, rows: list[tuple[int, Any]]
+) -> list[InvalidRow | tuple[str, str]]:
+    """The first pass's work for some rows: each is invalid, or its job id and spool line.
+    A module-level function, so that worker processes can run it (producer/campaign/
+    parallel.py)."""
+    out: list[InvalidRow | tuple[str, str]] = []
+    for line, row in rows:
+        parsed = parse_row(line, row, brand_name, source)
+        if isinstance(parsed, InvalidRow):
+            out.append(parsed)
+            continue
+        job = row_job_id(cid, parsed.destination)
+        kwargs = parsed.to_kwargs()
+        fields = (
+            job,
+            keys.ref_key(parsed.ref_id),
+            json.dumps([parsed.destination, parsed.ref_id, line]),
+            json.dumps(kwargs),
+            json.dumps(repr(redact_kwargs(kwargs))),
+        )
+        out.append((job, _SEP.join(fields) + "\n"))
+    return out

@@ -89,6 +89,52 @@ def test_csv_invalid_rows_are_reported_by_file_line(campaigns: Campaigns, tmp_pa
     assert "+1425," not in shown and number(2) not in shown  # never the value
 
 
+def test_a_big_file_is_checked_on_every_core_with_the_same_report(
+    campaigns: Campaigns, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above a size, the first pass runs in worker processes (producer/campaign/
+    parallel.py): same rows, same order, same invalid lines, same job ids."""
+    monkeypatch.setattr("producer.campaign.parallel.CHUNK", 7)  # many chunks, few rows
+    lines = [number(i) if i % 10 else "+1425" for i in range(60)] + [number(1), number(2)]
+    path = tmp_path / "big.csv"
+    path.write_text("destination\n" + "\n".join(lines) + "\n")
+    serial = Campaigns(campaigns.settings)
+    import producer.campaign.parallel as parallel
+
+    pools: list[object] = []
+    real_pool = parallel.ProcessPoolExecutor
+
+    def counted(*args: object, **kwargs: object) -> object:
+        pools.append(args)
+        return real_pool(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", counted)
+    monkeypatch.setattr("producer.campaign.campaigns.processes_for", lambda size: 2)
+    report = campaigns.start_csv(path, brand_name=BRAND, source=SOURCE, name="parallel")
+    monkeypatch.setattr("producer.campaign.campaigns.processes_for", lambda size: 1)
+    again = serial.start_csv(path, brand_name=BRAND, source=SOURCE, name="serial")
+    serial.close()
+    assert len(pools) == 1  # the first start ran in worker processes, the second not
+    assert [(row.line, row.field) for row in report.invalid_rows] == [
+        (2 + i, "destination") for i in range(0, 60, 10)
+    ]
+    assert (report.rows, report.invalid, report.enqueued, report.skipped_duplicate) == (
+        62, 6, 54, 2,
+    )  # fmt: skip
+    assert [(row.line, row.field) for row in again.invalid_rows] == [
+        (row.line, row.field) for row in report.invalid_rows
+    ]
+    assert (again.rows, again.invalid, again.enqueued) == (62, 6, 54)
+    assert campaigns.status(report.campaign_id).queued == 54
+
+
+def test_processes_only_for_big_inputs() -> None:
+    from producer.campaign.parallel import processes_for
+
+    assert processes_for(10_000) == 1
+    assert processes_for(50 << 20) >= 1
+
+
 @pytest.mark.parametrize(
     ("text", "needle"),
     [("", "empty"), ("phone\n+14255550101\n", "unknown column 'phone'"), ("language\n", "no 'de")],
