@@ -29,7 +29,7 @@ class _Turn:
 
     def __init__(self, build: Callable[[Pipeline], None]) -> None:
         self.build = build
-        self.done = threading.Event()
+        self.done: threading.Event | None = None  # only a thread that waits needs one
         self.lead = False
         self.replies: list[Any] = []
         self.error: BaseException | None = None
@@ -50,7 +50,9 @@ class AutoPipeline:
             self._queue.append(turn)
             lead = not self._busy
             self._busy = True
-        if not lead:
+            if not lead:
+                turn.done = threading.Event()
+        if turn.done is not None:
             turn.done.wait()
         if lead or turn.lead:
             self._take_turn()
@@ -76,13 +78,15 @@ class AutoPipeline:
         finally:
             with self._lock:
                 if self._queue:
-                    following = self._queue[0]
+                    following = self._queue[0]  # a waiting thread: it has its event
                     following.lead = True
+                    assert following.done is not None
                     following.done.set()
                 else:
                     self._busy = False
             for turn in batch:
-                turn.done.set()
+                if turn.done is not None:
+                    turn.done.set()
 
     def _send(self, batch: list[_Turn]) -> None:
         pipe = self.client.pipeline(transaction=False)
