@@ -34,16 +34,23 @@ from producer.settings import Settings
 
 
 def campaign_rows(
-    stack: BenchStack, rows: int, processes: int, concurrency: int, batch: int, offset: int
+    stack: BenchStack,
+    rows: int,
+    processes: int,
+    concurrency: int,
+    batch: int,
+    offset: int,
+    latency_ms: float = 0.0,
 ) -> float:
     stack.sandbox.control.reset()
+    stack.sandbox.control.set_faults(latency_ms=latency_ms)
     campaigns = Campaigns(Settings.from_env(stack.env))
     destinations = numbers(rows, start=offset)
     report = campaigns.start(
         [{"destination": n} for n in destinations],
         brand_name="Bench",
         source="BulkBatch",
-        name=f"batch{batch}",
+        name=f"batch{batch}-{latency_ms:g}ms",
         batch_size=batch,
     )
     assert report.enqueued == rows, report.to_dict()
@@ -62,12 +69,16 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="batches per process")
     parser.add_argument("--noop-concurrency", type=int, default=64)
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument(
+        "--row-threads", type=int, default=128, help="OTPQ_BATCH_CONCURRENCY (rows in flight)"
+    )
     args = parser.parse_args()
     limits_off = {
         "OTPQ_SEND_RATE": "100000",
         "OTPQ_DESTINATION_SENDS": "0",
         "OTPQ_RESEND_COOLDOWN": "0",
         "OTPQ_VERIFY_FAILURES": "0",
+        "OTPQ_BATCH_CONCURRENCY": str(args.row_threads),
     }
     with bench_stack(**limits_off) as stack:
         os.environ["REDIS_URL"] = stack.env["REDIS_URL"]
@@ -75,9 +86,9 @@ def main() -> None:
         noop = raw_celery(stack, n, p, args.noop_concurrency)
         single = campaign_rows(stack, n, p, args.noop_concurrency, 1, offset=0)
         batched = campaign_rows(stack, n, p, args.concurrency, args.batch, offset=n)
+        slow = campaign_rows(stack, n, p, args.concurrency, args.batch, 2 * n, latency_ms=100)
         stack.sandbox.control.reset()
-        threads = Settings.from_env(stack.env).batch_concurrency
-        bare = ceiling(stack.sandbox.url, n, p, threads, offset=2 * n)
+        bare = ceiling(stack.sandbox.url, n, p, args.row_threads, offset=3 * n)
     print(
         table(
             [
@@ -96,6 +107,13 @@ def main() -> None:
                     f"{batched / noop:.2f}",
                     "≥ 2",
                 ),
+                (
+                    "the same, 100 ms Pinpoint",
+                    f"{slow:.0f}",
+                    f"{batched:.0f}",
+                    f"{slow / batched:.2f}",
+                    "≥ 0.9",
+                ),
                 ("bare boto3 calls/s (no Celery, no Redis)", f"{bare:.0f}", "-", "-", "ceiling"),
                 (
                     f"bulk rows/s, {args.batch} rows per otp.send_batch",
@@ -110,7 +128,7 @@ def main() -> None:
     )
     print(
         f"({n} rows each, {p} worker processes; no-op and per-row: {args.noop_concurrency} "
-        f"threads; batched: {args.concurrency} threads × OTPQ_BATCH_CONCURRENCY rows)"
+        f"threads; batched: {args.concurrency} batches, {args.row_threads} rows in flight)"
     )
 
 
