@@ -78,7 +78,7 @@ class SlidingWindows:
     def __init__(self, client: redis.Redis, autopipe: AutoPipeline | None = None) -> None:
         self.redis = client
         self._script = client.register_script(SOURCE)
-        self._autopipe = autopipe
+        self._autopipe = autopipe or AutoPipeline(client)
 
     def admit(
         self,
@@ -103,10 +103,7 @@ class SlidingWindows:
         args: list[str | float] = [member, repr(time.time() if now is None else now), cooldown_ms]
         for limit, window in ordered:
             args += [str(limit), repr(float(window))]
-        if self._autopipe is not None:
-            reply = self._autopipe.script(self._script, [key, cooldown_key], args)
-        else:
-            reply = self._script(keys=[key, cooldown_key], args=args)
+        reply = self._autopipe.script(self._script, [key, cooldown_key], args)
         if int(reply[0]) == 1:
             return Verdict(True)
         if int(reply[0]) == 2:

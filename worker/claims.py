@@ -78,7 +78,7 @@ class SendClaims:
         self.ttl = max(1, int(ttl))
         #: Longest a live holder keeps a claim in flight (one Pinpoint call).
         self.hold = hold
-        self.autopipe = autopipe
+        self.autopipe = autopipe or AutoPipeline(client)
 
     @classmethod
     def from_settings(
@@ -144,22 +144,13 @@ class SendClaims:
         counts) on the same pipeline: one round trip for all of it. Only the claim's own
         write can fail the job; an error in the rest is logged and the outcome stands."""
         value = json.dumps(outcome)
-        if also is None:
-            self._through_outage(lambda: self.redis.set(PREFIX + job_id, value, ex=self.ttl))
-            return
 
         def build(pipe: redis.client.Pipeline) -> None:
             pipe.set(PREFIX + job_id, value, ex=self.ttl)
-            also(pipe)
+            if also is not None:
+                also(pipe)
 
-        def record() -> list[Any]:
-            if self.autopipe is not None:
-                return self.autopipe.run(build)
-            pipe = self.redis.pipeline(transaction=False)
-            build(pipe)
-            return pipe.execute(raise_on_error=False)
-
-        replies = self._through_outage(record)
+        replies = self._through_outage(lambda: self.autopipe.run(build))
         if isinstance(replies[0], Exception):
             raise replies[0]
         for reply in replies[1:]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import fakeredis
 import pytest
@@ -64,26 +65,42 @@ def test_claim_outlives_every_redelivery_even_with_a_short_result_ttl(
     assert r.ttl(PREFIX + "job") > settings.bulk_deadline
 
 
+def failing_writes(r: fakeredis.FakeRedis, failures: int | None) -> list[int]:
+    """Make the next `failures` outcome writes (all of them: None) fail as if Redis were
+    down. The outcome goes out in a pipeline (worker/autopipe.py). Returns the count of
+    writes that failed."""
+    failed: list[int] = []
+    real_pipeline = r.pipeline
+
+    def pipeline(**kwargs: Any) -> Any:
+        pipe = real_pipeline(**kwargs)
+        real_execute = pipe.execute
+
+        def execute(**kw: Any) -> Any:
+            if failures is None or len(failed) < failures:
+                failed.append(1)
+                raise redis.ConnectionError("Connection refused")
+            return real_execute(**kw)
+
+        pipe.execute = execute
+        return pipe
+
+    r.pipeline = pipeline  # type: ignore[method-assign]
+    return failed
+
+
 def test_outcome_is_recorded_through_a_short_redis_outage(r: fakeredis.FakeRedis) -> None:
     claims = SendClaims(r, ttl=60, hold=5)
     claims.claim("job")
-    real_set = r.set
-    failures = iter([True, True])
-
-    def flaky_set(*args: object, **kwargs: object) -> object:
-        if next(failures, False):
-            raise redis.ConnectionError("Connection refused")
-        return real_set(*args, **kwargs)
-
-    r.set = flaky_set  # type: ignore[method-assign]
+    failed = failing_writes(r, 2)
     claims.complete("job", {"result": {"ok": True}})
-    r.set = real_set  # type: ignore[method-assign]
+    assert len(failed) == 2
     assert claims.claim("job").outcome == {"result": {"ok": True}}
 
 
 def test_a_long_outage_still_raises(r: fakeredis.FakeRedis) -> None:
     claims = SendClaims(r, ttl=60, hold=0)
-    r.set = lambda *a, **k: (_ for _ in ()).throw(redis.ConnectionError("down"))  # type: ignore[method-assign]
+    failing_writes(r, None)
     with pytest.raises(redis.ConnectionError):
         claims.complete("job", {"result": {}})
 

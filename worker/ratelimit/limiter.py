@@ -136,8 +136,9 @@ class RateLimiter:
         self._tuning.append(repr((1.0 - floor) / recovery))
         # Registered once: EVALSHA, reloaded by redis-py on NOSCRIPT (e.g. after a restart).
         self._script = redis.register_script(SOURCE)
-        #: When given, calls share round trips with other threads' (worker/autopipe.py).
-        self._autopipe = autopipe
+        #: Calls share round trips with other threads' (worker/autopipe.py); give the
+        #: process's own so that they share with its claims and abuse limits too.
+        self._autopipe = autopipe or AutoPipeline(redis)
 
     def key(self, bucket: Bucket) -> str:
         return self.prefix + bucket.label
@@ -226,8 +227,6 @@ class RateLimiter:
             args += [repr(float(bucket.rate or 0.0)), repr(bucket.capacity)]
         keys = [self.key(b) for b in buckets] + extra[0]
         try:
-            if self._autopipe is not None:
-                return self._autopipe.script(self._script, keys, args + extra[1])
-            return self._script(keys=keys, args=args + extra[1])
+            return self._autopipe.script(self._script, keys, args + extra[1])
         except _UNAVAILABLE as exc:
             raise LimiterUnavailable(f"rate limiter unavailable: {exc}") from exc
