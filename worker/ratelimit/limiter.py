@@ -158,15 +158,15 @@ class RateLimiter:
         limited = _limited(buckets)
         if not limited:
             return Decision(True, 0.0)
-        if mark is None:
-            granted, retry_after, at = self._run("acquire", limited, now, reserve)
-            return Decision(int(granted) == 1, float(retry_after), float(at))
-        extra = ([mark.key], [mark.value, str(max(1, int(mark.ttl)))])
-        outcome, retry_after, at = self._run("mark", limited, now, reserve, extra)
-        if int(outcome) == 2:
+        mode, extra = "acquire", ([], [])
+        if mark is not None:
+            mode, extra = "mark", ([mark.key], [mark.value, str(max(1, int(mark.ttl)))])
+        outcome, retry_after, at = self._run(mode, limited, now, reserve, extra)
+        if int(outcome) == 2:  # the mark's key exists: nothing taken
             return Decision(False, 0.0, float(at), marked=False)
         granted = int(outcome) == 1
-        return Decision(granted, float(retry_after), float(at), marked=True if granted else None)
+        marked = True if granted and mark is not None else None
+        return Decision(granted, float(retry_after), float(at), marked=marked)
 
     def wait(
         self,
