@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import fakeredis
 import pytest
 import redis
 
@@ -15,18 +12,9 @@ T0 = 1_000_000.0
 KEY = "otpq:sends:test"
 
 
-@pytest.fixture(params=["redis", "fakeredis"])
-def windows(request: pytest.FixtureRequest) -> Iterator[SlidingWindows]:
-    if request.param == "fakeredis":
-        pytest.importorskip(
-            "lupa", reason="fakeredis runs Lua scripts only with lupa", exc_type=ImportError
-        )
-        conn: redis.Redis = fakeredis.FakeRedis()
-    else:
-        conn = redis.Redis.from_url(request.getfixturevalue("redis_url"))
-    conn.flushall()
-    yield SlidingWindows(conn)
-    conn.close()
+@pytest.fixture
+def windows(scripting_redis: redis.Redis) -> SlidingWindows:
+    return SlidingWindows(scripting_redis)
 
 
 def test_limit_per_window_then_room_when_the_oldest_leaves(windows: SlidingWindows) -> None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import math
 import socket
 import time
-from collections.abc import Iterator
 
-import fakeredis
 import pytest
 import redis
 from redis.backoff import NoBackoff
@@ -21,18 +19,9 @@ T0 = 1_000_000.0
 PHONE = "+18005550100"
 
 
-@pytest.fixture(params=["redis", "fakeredis"])
-def client(request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
-    if request.param == "fakeredis":
-        pytest.importorskip(
-            "lupa", reason="fakeredis runs Lua scripts only with lupa", exc_type=ImportError
-        )
-        conn: redis.Redis = fakeredis.FakeRedis()
-    else:
-        conn = redis.Redis.from_url(request.getfixturevalue("redis_url"))
-    conn.flushall()
-    yield conn
-    conn.close()
+@pytest.fixture
+def client(scripting_redis: redis.Redis) -> redis.Redis:
+    return scripting_redis
 
 
 @pytest.fixture
