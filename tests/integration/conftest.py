@@ -3,10 +3,12 @@ Celery workers as separate processes pointed at both."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
 
+from producer.campaign import Campaigns, CampaignStatus
 from producer.client import OtpClient
 from producer.sealing import generate_key
 from producer.settings import Settings
@@ -60,3 +62,11 @@ def client(redis_server: RedisServer, sandbox: PinpointSandbox) -> Iterator[OtpC
     otp = OtpClient(Settings.from_env(worker_env(redis_server, sandbox)))
     yield otp
     otp.close()
+
+
+def wait_campaign_done(campaigns: Campaigns, cid: str, timeout: float = 60) -> CampaignStatus:
+    """The campaign's status once every row has ended, or its last status at `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not (status := campaigns.status(cid)).done and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return status

@@ -4,20 +4,19 @@ cancelled rows never sent."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
 from celery.result import AsyncResult
 
-from producer.campaign import Campaigns, CampaignStatus
+from producer.campaign import Campaigns
 from producer.campaign.ids import row_job_id
 from producer.client import OtpClient
 from producer.settings import Settings
 from producer.stack.redis_server import RedisServer
 from producer.stack.worker_process import WorkerProcess
 from sandbox import PinpointSandbox, SandboxControl
-from tests.integration.conftest import worker_env
+from tests.integration.conftest import wait_campaign_done, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -44,15 +43,6 @@ def campaigns(env: dict[str, str]) -> Iterator[Campaigns]:
     c.close()
 
 
-def wait_done(campaigns: Campaigns, cid: str, timeout: float = 60) -> CampaignStatus:
-    deadline = time.monotonic() + timeout
-    while True:
-        status = campaigns.status(cid)
-        if status.done or time.monotonic() > deadline:
-            return status
-        time.sleep(0.1)
-
-
 def test_cancelled_before_any_worker_runs_sends_nothing(
     env: dict[str, str], campaigns: Campaigns, pinpoint: SandboxControl
 ) -> None:
@@ -60,7 +50,7 @@ def test_cancelled_before_any_worker_runs_sends_nothing(
     report = campaigns.start(rows(12, 900), brand_name=BRAND, source=SOURCE, name="cancel")
     campaigns.cancel(report.campaign_id)
     with WorkerProcess(env, name="campaign-cancel"):
-        status = wait_done(campaigns, report.campaign_id)
+        status = wait_campaign_done(campaigns, report.campaign_id)
     assert (status.cancelled_rows, status.sent, status.queued) == (12, 0, 0)
     assert pinpoint.outbox() == []
     client = OtpClient(Settings.from_env(env))
@@ -92,7 +82,7 @@ def test_worker_consumes_hand_built_messages_and_stores_results(
         assert result["job_id"] == job_id and result["delivery_status"] == "SUCCESSFUL"
         assert result["destination"] == f"+1********{i % 100:02d}"
     client.close()
-    status = wait_done(campaigns, report.campaign_id)
+    status = wait_campaign_done(campaigns, report.campaign_id)
     assert (status.sent, status.queued, status.total) == (20, 0, 20)
     assert len(pinpoint.outbox()) == 20
     log = campaign_worker.log()
@@ -109,7 +99,7 @@ def test_rows_are_settled_by_reason_and_keep_their_campaign_across_retries(
         delivery_status={number(102): "OPT_OUT"},
     )
     report = campaigns.start(rows(6, 100), brand_name=BRAND, source=SOURCE, name="reasons")
-    status = wait_done(campaigns, report.campaign_id)
+    status = wait_campaign_done(campaigns, report.campaign_id)
     assert (status.sent, status.failed, status.queued) == (4, {"rejected": 2}, 0)
     assert status.retries >= 1  # the retried rows were still settled: header carried
     assert {m["destination"] for m in pinpoint.outbox()} == {

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from celery.result import AsyncResult
 
-from producer.campaign import Campaigns, CampaignStatus
+from producer.campaign import Campaigns
 from producer.campaign.ids import row_job_id
 from producer.client import OtpClient
 from producer.lanes import BULK, DEADLINE_HEADER, SEND_BATCH_TASK
@@ -18,7 +18,7 @@ from producer.settings import Settings
 from producer.stack.redis_server import RedisServer
 from producer.stack.worker_process import WorkerProcess
 from sandbox import PinpointSandbox, SandboxControl
-from tests.integration.conftest import worker_env
+from tests.integration.conftest import wait_campaign_done, worker_env
 
 pytestmark = pytest.mark.integration
 
@@ -112,15 +112,6 @@ def test_batch_kwargsrepr_is_masked(otp: OtpClient, batch_worker: WorkerProcess)
     assert not any(number(20 + i) in log for i in range(5))
 
 
-def wait_done(campaigns: Campaigns, cid: str, timeout: float = 60) -> CampaignStatus:
-    deadline = time.monotonic() + timeout
-    while True:
-        status = campaigns.status(cid)
-        if status.done or time.monotonic() > deadline:
-            return status
-        time.sleep(0.1)
-
-
 def test_campaign_with_batches_counts_rows(
     env: dict[str, str], batch_worker: WorkerProcess, pinpoint: SandboxControl, otp: OtpClient
 ) -> None:
@@ -132,7 +123,7 @@ def test_campaign_with_batches_counts_rows(
     data = [{"destination": number(100 + i)} for i in range(25)]
     report = campaigns.start(data + data[:3], brand_name=BRAND, source=SOURCE, batch_size=10)
     assert (report.enqueued, report.skipped_duplicate) == (25, 3)
-    status = wait_done(campaigns, report.campaign_id)
+    status = wait_campaign_done(campaigns, report.campaign_id)
     assert (status.sent, status.failed, status.queued, status.total) == (24, {"rejected": 1}, 0, 25)
     assert status.retries >= 1
     assert len(pinpoint.outbox()) == 24

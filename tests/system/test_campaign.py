@@ -18,14 +18,14 @@ from typing import Any
 import pytest
 import redis
 
-from producer.campaign import Campaigns, CampaignStatus
+from producer.campaign import Campaigns
 from producer.campaign.ledger import daily_key
 from producer.client import OtpClient
 from producer.settings import Settings
 from producer.stack.redis_server import RedisServer
 from producer.stack.worker_process import WorkerProcess
 from sandbox import PinpointSandbox, SandboxControl
-from tests.integration.conftest import worker_env
+from tests.integration.conftest import wait_campaign_done, worker_env
 
 pytestmark = pytest.mark.system
 
@@ -83,13 +83,6 @@ def watch(env: dict[str, str], cid: str) -> dict[str, Any]:
     done = otpq(env, "status", cid, "--watch", "--json", "--interval", "0.2")
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.splitlines()[-1])
-
-
-def wait_sent(campaigns: Campaigns, cid: str, timeout: float = 60) -> CampaignStatus:
-    deadline = time.monotonic() + timeout
-    while not (status := campaigns.status(cid)).done and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return status
 
 
 def test_two_thousand_rows_complete_and_a_rerun_texts_nobody(
@@ -206,7 +199,7 @@ def test_verify_jobs_move_the_campaigns_answer_counts(
     report = campaigns.start(
         [{"destination": number(6000 + i)} for i in range(4)], brand_name=BRAND, source=source
     )
-    assert wait_sent(campaigns, report.campaign_id).sent == 4
+    assert wait_campaign_done(campaigns, report.campaign_id).sent == 4
     client = OtpClient(Settings.from_env(env))
 
     def verify(i: int, right: bool) -> None:
