@@ -30,12 +30,19 @@ JOB = {"brand_name": "ExampleCorp", "source": "Auth"}
 PASSWORD = "otpq-test-Pa55word"
 
 
-def send_and_verify(client: OtpClient, pinpoint: SandboxControl) -> None:
-    sent = client.wait(client.send(DEST, **JOB), timeout=30)
-    assert sent.state == "succeeded", sent
-    code = pinpoint.outbox(destination=DEST)[-1]["code"]
-    verified = client.wait(client.verify(DEST, code, **JOB), timeout=30)
-    assert verified.result is not None and verified.result["valid"] is True
+def send_and_verify(env: dict[str, str], pinpoint: SandboxControl, name: str) -> str:
+    """A code sent and verified through a worker and a client on `env`; the worker's log."""
+    with WorkerProcess(env, name=name) as worker:
+        client = OtpClient(Settings.from_env(env))
+        try:
+            sent = client.wait(client.send(DEST, **JOB), timeout=30)
+            assert sent.state == "succeeded", sent
+            code = pinpoint.outbox(destination=DEST)[-1]["code"]
+            verified = client.wait(client.verify(DEST, code, **JOB), timeout=30)
+            assert verified.result is not None and verified.result["valid"] is True
+        finally:
+            client.close()
+    return worker.log()
 
 
 def test_password_protected_redis_end_to_end(
@@ -43,14 +50,8 @@ def test_password_protected_redis_end_to_end(
 ) -> None:
     with RedisServer(password=PASSWORD) as server:
         assert PASSWORD in server.url
-        env = worker_env(server, sandbox)
-        with WorkerProcess(env, name="auth") as worker:
-            client = OtpClient(Settings.from_env(env))
-            try:
-                send_and_verify(client, pinpoint)
-            finally:
-                client.close()
-        assert PASSWORD not in worker.log()
+        log = send_and_verify(worker_env(server, sandbox), pinpoint, "auth")
+        assert PASSWORD not in log
 
         wrong = OtpClient(Settings.from_env({"REDIS_URL": server.url.replace(PASSWORD, "nope")}))
         try:
@@ -122,14 +123,8 @@ def test_tls_redis_end_to_end(
     tls_redis: RedisServer, sandbox: PinpointSandbox, pinpoint: SandboxControl
 ) -> None:
     assert tls_redis.url.startswith("rediss://") and "ssl_cert_reqs=required" in tls_redis.url
-    env = worker_env(tls_redis, sandbox)
-    with WorkerProcess(env, name="tls") as worker:
-        client = OtpClient(Settings.from_env(env))
-        try:
-            send_and_verify(client, pinpoint)
-        finally:
-            client.close()
-    assert PASSWORD not in worker.log()
+    log = send_and_verify(worker_env(tls_redis, sandbox), pinpoint, "tls")
+    assert PASSWORD not in log
 
 
 def test_tls_ca_from_environment(
@@ -138,12 +133,7 @@ def test_tls_ca_from_environment(
     assert tls_redis.tls is not None
     bare = tls_redis.url.split("?")[0]
     env = worker_env(tls_redis, sandbox, REDIS_URL=bare, OTPQ_REDIS_CA_CERTS=str(tls_redis.tls.ca))
-    with WorkerProcess(env, name="tls-env"):
-        client = OtpClient(Settings.from_env(env))
-        try:
-            send_and_verify(client, pinpoint)
-        finally:
-            client.close()
+    send_and_verify(env, pinpoint, "tls-env")
 
 
 def test_tls_refuses_a_server_it_cannot_verify(tls_redis: RedisServer) -> None:
