@@ -94,6 +94,7 @@ class SlidingWindows:
         `cooldown` (key, seconds): first refuse it if another job sent to the same
         destination and reference within that time (producer/guards.py `first_wins`),
         in the same round trip."""
+        # Without a cooldown the script never reads KEYS[2]; it is named all the same.
         cooldown_key, cooldown_ms = key + ":no-cooldown", 0
         if cooldown is not None:
             cooldown_key, cooldown_ms = cooldown[0], max(1, int(cooldown[1] * 1000))
