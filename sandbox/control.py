@@ -11,7 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import urlencode
 
 #: How often ``wait_for_message`` looks at the outbox.
 POLL_INTERVAL_SECONDS = 0.02
@@ -26,10 +26,13 @@ class SandboxControl:
         self.url = url.rstrip("/")
         self.timeout = timeout
 
-    def outbox(self, destination: str | None = None) -> list[dict[str, Any]]:
-        """Delivered messages, oldest first, optionally for one destination."""
-        query = f"?destination={quote(destination)}" if destination else ""
-        return self._call("GET", f"outbox{query}")
+    def outbox(
+        self, destination: str | None = None, backend: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Delivered messages, oldest first, optionally for one destination or backend."""
+        wanted = {"destination": destination, "backend": backend}
+        query = urlencode({k: v for k, v in wanted.items() if v})
+        return self._call("GET", f"outbox?{query}" if query else "outbox")
 
     def clear_outbox(self) -> None:
         self._call("DELETE", "outbox")
