@@ -33,11 +33,12 @@ DELIVERY_STATUSES: dict[str, tuple[int, str]] = {
 
 _KEYS = {
     "quota_rps", "quota_burst", "error_rate", "seed", "latency_ms",
-    "delivery_status", "errors", "fail_next", "backend", "operations",
+    "delivery_status", "errors", "fail_next", "backend", "operations", "send_quota",
 }  # fmt: skip
 
 _THROTTLED = "TooManyRequestsException"
 _SERVER_ERROR = "InternalServerErrorException"
+_QUOTA_EXCEEDED = "ServiceQuotaExceededException"
 
 
 class InjectedError(Exception):
@@ -66,6 +67,9 @@ class FaultConfig:
     fail_next_error: str = _SERVER_ERROR
     backend: str | None = None
     operations: frozenset[str] | None = None
+    #: Requests accepted before the account's quota is spent (ServiceQuotaExceeded); only
+    #: operations that declare that error (Notify's send) count and are refused.
+    send_quota: int | None = None
 
     def applies_to(self, operation: str) -> bool:
         if self.backend is not None and BACKEND_OF[operation] != self.backend:
@@ -100,11 +104,15 @@ class FaultConfig:
             fail_next_error=fail_next.get("error", _SERVER_ERROR),
             backend=backend,
             operations=operations,
+            send_quota=_count(doc, "send_quota"),
         )
         if config.fail_next_error not in ALL_ERRORS:
             name = config.fail_next_error
             raise FaultConfigError(f"fail_next.error is not a modeled error: {name}")
-        for key, name in [("fail_next.error", config.fail_next_error), *_named(config.errors)]:
+        named = [("fail_next.error", config.fail_next_error), *_named(config.errors)]
+        if config.send_quota is not None:
+            named.append(("send_quota", _QUOTA_EXCEEDED))
+        for key, name in named:
             if not any(resolve(name, op) for op in config.scope):
                 raise FaultConfigError(f"{key}: no operation in scope can raise {name}")
         if config.quota_burst is not None and config.quota_rps is None:
@@ -126,6 +134,13 @@ def _scope(doc: dict[str, Any]) -> tuple[str | None, frozenset[str] | None]:
         if name not in allowed:
             raise FaultConfigError(f"operations: {name!r} is not one of {', '.join(allowed)}")
     return backend, frozenset(operations)
+
+
+def _count(doc: dict[str, Any], key: str) -> int | None:
+    value = doc.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise FaultConfigError(f"{key} must be an integer >= 0")
+    return value
 
 
 def _named(errors: dict[str, str]) -> list[tuple[str, str]]:
@@ -178,6 +193,7 @@ class Faults:
             self._buckets = buckets
             self._random = random.Random(config.seed)
             self._fail_next_left = config.fail_next_count
+            self._send_quota_left = config.send_quota
 
     def clear(self) -> None:
         self.configure(FaultConfig())
@@ -188,7 +204,8 @@ class Faults:
         return config.latency_ms / 1000 if config.applies_to(operation) else 0.0
 
     def check_request(self, operation: str) -> None:
-        """Quota, then scheduled failures, then random ones: each raises ``InjectedError``."""
+        """Rate quota, scheduled failures, random ones, then the send quota: each raises
+        ``InjectedError``."""
         with self._lock:
             config = self._config
             if not config.applies_to(operation):
@@ -203,6 +220,10 @@ class Faults:
             rate = config.error_rate
             if rate and self._random.random() < rate:
                 raise InjectedError(_as(_SERVER_ERROR, operation), "Injected failure (error_rate)")
+            if self._send_quota_left is not None and resolve(_QUOTA_EXCEEDED, operation):
+                if self._send_quota_left == 0:
+                    raise InjectedError(_QUOTA_EXCEEDED, "Sending quota exceeded (send_quota)")
+                self._send_quota_left -= 1
 
     def check_destination(self, operation: str, destination: str) -> None:
         with self._lock:
@@ -237,6 +258,7 @@ class Faults:
                 "fail_next": {"count": self._fail_next_left, "error": c.fail_next_error},
                 "backend": c.backend,
                 "operations": sorted(c.operations) if c.operations is not None else None,
+                "send_quota": self._send_quota_left,
             }
 
 

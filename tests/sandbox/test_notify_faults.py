@@ -220,3 +220,30 @@ def test_invalid_scope_is_refused_naming_the_key(
     with pytest.raises(SandboxControlError, match=named):
         control.set_faults(**faults)
     assert control.faults()["backend"] is None
+
+
+def test_send_quota_runs_out_as_service_quota_exceeded(
+    pinpoint: Any, notify: Any, control: SandboxControl
+) -> None:
+    control.set_faults(send_quota=2)
+
+    notify_send(notify)
+    notify_send(notify)
+    with pytest.raises(notify.exceptions.ServiceQuotaExceededException):
+        notify_send(notify)
+
+    assert notify_validate(notify, "123456") == "INVALID"  # validate has no such quota
+    assert send(pinpoint)["DeliveryStatus"] == "SUCCESSFUL"  # nor does Pinpoint
+    assert control.faults()["send_quota"] == 0
+    assert len(control.outbox()) == 3
+
+
+@pytest.mark.parametrize(
+    ("faults", "named"),
+    [({"send_quota": -1}, "send_quota"), ({"send_quota": 1, "backend": "pinpoint"}, "send_quota")],
+)
+def test_invalid_send_quota_is_refused(
+    control: SandboxControl, faults: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(SandboxControlError, match=named):
+        control.set_faults(**faults)
