@@ -37,7 +37,8 @@ from sandbox.pinpoint import DEFAULT_APP_IDS
 from sandbox.state import SandboxState
 from sandbox.wire import Reply, error, new_request_id, notify_error
 
-#: Larger request bodies are answered 413 PayloadTooLargeException.
+#: Larger request bodies are refused: Pinpoint 413 PayloadTooLargeException, Notify
+#: ValidationException (its model declares no 413).
 MAX_BODY_BYTES = 128 * 1024
 #: Bodies up to this size are read and discarded to keep the connection; beyond, we close.
 _DRAIN_LIMIT = 16 * 1024 * 1024
