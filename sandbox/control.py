@@ -61,16 +61,22 @@ class SandboxControl:
         self._call("POST", "reset")
 
     def wait_for_message(
-        self, destination: str, timeout: float = 5.0, *, seen: int = 0
+        self,
+        destination: str,
+        timeout: float = 5.0,
+        *,
+        seen: int = 0,
+        backend: str | None = None,
     ) -> dict[str, Any]:
         """The newest message for ``destination`` once more than ``seen`` exist.
 
         Pass ``seen=len(control.outbox(destination))`` taken before a resend to wait
-        for the new code rather than get the old one back.
+        for the new code rather than get the old one back; ``backend`` (``pinpoint`` or
+        ``notify``) counts only that backend's messages.
         """
         deadline = time.monotonic() + timeout
         while True:
-            messages = self.outbox(destination)
+            messages = self.outbox(destination, backend)
             if len(messages) > seen:
                 return messages[-1]
             if time.monotonic() >= deadline:

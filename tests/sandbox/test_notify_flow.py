@@ -279,6 +279,20 @@ def test_one_url_serves_both_through_botocore_endpoint_variables(
     assert stats["ValidateNotifyCodeVerification"]["by_status"] == {"200": 1}
 
 
+def test_wait_for_message_can_wait_for_one_backend(
+    pinpoint: Any, notify: Any, control: SandboxControl
+) -> None:
+    send(pinpoint)
+    with pytest.raises(TimeoutError):
+        control.wait_for_message(PHONE, timeout=0.05, backend="notify")
+    notify_send(notify)
+
+    message = control.wait_for_message(PHONE, timeout=2, backend="notify")
+
+    assert message["backend"] == "notify"
+    assert control.wait_for_message(PHONE, timeout=2, backend="pinpoint")["application_id"]
+
+
 def test_reset_forgets_notify_codes(notify: Any, control: SandboxControl) -> None:
     notify_send(notify)
     code = control.wait_for_message(PHONE, timeout=2)["code"]
