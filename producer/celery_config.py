@@ -10,14 +10,16 @@ import ssl
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from kombu import Queue
+from kombu import Exchange, Queue, binding
 
 from producer.lanes import (
     BULK,
     DEFAULT_QUEUE,
     INTERACTIVE,
+    QUEUES,
     SEND_BATCH_TASK,
     SEND_TASK,
+    UNROUTED,
     VERIFY_TASK,
 )
 from producer.settings import DEFAULT_RESTORE_INTERVAL, ConfigError, Settings
@@ -66,7 +68,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "result_accept_content": ["json"],
         "result_expires": int(settings.result_ttl),
         "result_backend_thread_safe": True,
-        "task_queues": [Queue(INTERACTIVE), Queue(BULK)],
+        "task_queues": [lane_queue(INTERACTIVE), lane_queue(BULK), unrouted_queue()],
         "task_default_queue": DEFAULT_QUEUE,
         "task_routes": {
             SEND_TASK: {"queue": DEFAULT_QUEUE},
@@ -81,6 +83,31 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         config["broker_use_ssl"] = tls
         config["redis_backend_use_ssl"] = dict(tls)
     return config
+
+
+def lane_queue(name: str) -> Queue:
+    """A lane: its own direct exchange and routing key, both named like the queue.
+
+    A `Queue(name)` without them gets Celery's default exchange and the default queue's
+    routing key: both lanes were bound to `otp.interactive`/`otp.interactive`, so a job
+    published through that exchange reached both queues and ran twice, and `otp.bulk` on
+    it matched nothing and was dropped. This is also the layout any Celery client
+    declares for a queue it does not know. Each lane is bound on the other lanes'
+    exchanges by its own key as well: the routing key picks the lane, whichever otpq
+    exchange a client publishes through, and each job reaches exactly one queue."""
+    queue = Queue(name, Exchange(name, type="direct"), routing_key=name)
+    # Set after construction: kombu drops a Queue's own exchange when given `bindings`.
+    queue.bindings = {
+        binding(Exchange(other, type="direct"), routing_key=name)
+        for other in QUEUES
+        if other != name
+    }
+    return queue
+
+
+def unrouted_queue() -> Queue:
+    """Celery's default queue, declared as Celery itself does (`celery`/`celery`)."""
+    return Queue(UNROUTED, Exchange(UNROUTED, type="direct"), routing_key=UNROUTED)
 
 
 def recovery_options() -> dict[str, Any]:

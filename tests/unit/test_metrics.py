@@ -270,6 +270,7 @@ def test_queue_length_sums_priority_lists_per_lane() -> None:
     assert {s.labels["lane"]: s.value for s in family.samples} == {
         "otp.interactive": 3.0,
         "otp.bulk": 1.0,
+        "celery": 0.0,
     }
 
 
