@@ -10,7 +10,7 @@ import ssl
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from kombu import Exchange, Queue, binding
+from kombu import Exchange, Queue
 
 from producer.lanes import (
     BULK,
@@ -45,6 +45,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "socket_connect_timeout": settings.redis_timeout,
         "retry_on_timeout": True,
         "health_check_interval": 25,
+        # A job this app publishes through an exchange with a key no queue is bound by
+        # goes to Celery's default queue, which interactive workers serve, instead of
+        # being dropped without a word (kombu's default).
+        "deadletter_queue": UNROUTED,
         **recovery_options(),
     }
     tls = redis_tls(settings)
@@ -92,17 +96,17 @@ def lane_queue(name: str) -> Queue:
     routing key: both lanes were bound to `otp.interactive`/`otp.interactive`, so a job
     published through that exchange reached both queues and ran twice, and `otp.bulk` on
     it matched nothing and was dropped. This is also the layout any Celery client
-    declares for a queue it does not know. Each lane is bound on the other lanes'
-    exchanges by its own key as well: the routing key picks the lane, whichever otpq
-    exchange a client publishes through, and each job reaches exactly one queue."""
-    queue = Queue(name, Exchange(name, type="direct"), routing_key=name)
-    # Set after construction: kombu drops a Queue's own exchange when given `bindings`.
-    queue.bindings = {
-        binding(Exchange(other, type="direct"), routing_key=name)
-        for other in QUEUES
-        if other != name
-    }
-    return queue
+    declares for a queue it does not know. Workers add `lane_bindings` on top."""
+    return Queue(name, Exchange(name, type="direct"), routing_key=name)
+
+
+def lane_bindings() -> set[tuple[str, str, str]]:
+    """(exchange, routing key, queue): each lane bound on every lane's exchange by its
+    own key, so the routing key picks the lane whichever otpq exchange a client
+    publishes through, and a job reaches exactly one queue. A worker declares the ones
+    its queues do not (worker/routing.py): kombu drops a Queue's own exchange when it
+    is given extra `bindings`."""
+    return {(exchange, lane, lane) for exchange in QUEUES for lane in QUEUES}
 
 
 def unrouted_queue() -> Queue:

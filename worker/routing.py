@@ -10,9 +10,10 @@ Two ways a job published another standard way went wrong (docs/guarantees.md):
   `_kombu.binding.<exchange>`, members `routing_key␆␖pattern␆␖queue`. Before each
   lane had its own exchange, both lanes were bound to `otp.interactive` with key
   `otp.interactive`; such a member outlives the deploy that made it, and a job
-  published through the exchange would still reach both queues. A worker removes,
-  once connected, every binding of an otpq queue on an otpq exchange that the current
-  layout does not declare.
+  published through the exchange would still reach both queues. A worker, once
+  connected, declares the current layout (producer.celery_config.lane_bindings: the
+  routing key picks the lane on either lane's exchange) and removes every other binding
+  of an otpq queue on an otpq exchange.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 from celery import signals
 
-from producer.celery_config import unrouted_queue
+from producer.celery_config import lane_bindings, unrouted_queue
 from producer.lanes import INTERACTIVE, SERVED_QUEUES, UNROUTED
 
 log = logging.getLogger(__name__)
@@ -37,14 +38,22 @@ def _serve_unrouted(sender: Any = None, instance: Any = None, **_: Any) -> None:
 
 
 def declared_bindings(app: Any) -> dict[str, set[tuple[str, str]]]:
-    """exchange → {(routing key, queue)} that the app's queues declare."""
+    """exchange → {(routing key, queue)}: the app's queues' own, and the lane bindings."""
     out: dict[str, set[tuple[str, str]]] = {}
     for queue in app.amqp.queues.values():
         if queue.exchange is not None and queue.exchange.name:
             out.setdefault(queue.exchange.name, set()).add((queue.routing_key, queue.name))
-        for bound in queue.bindings:
-            out.setdefault(bound.exchange.name, set()).add((bound.routing_key, queue.name))
+    for exchange, routing_key, queue_name in lane_bindings():
+        out.setdefault(exchange, set()).add((routing_key, queue_name))
     return out
+
+
+def declare_lane_bindings(channel: Any) -> None:
+    """Bind each lane on every lane's exchange by its own key (idempotent)."""
+    for exchange, routing_key, queue in sorted(lane_bindings()):
+        channel.exchange_declare(exchange=exchange, type="direct", durable=True)
+        channel.queue_declare(queue=queue, durable=True)
+        channel.queue_bind(queue=queue, exchange=exchange, routing_key=routing_key)
 
 
 def prune_stale_bindings(app: Any, channel: Any) -> int:
@@ -91,6 +100,7 @@ def _prune_on_start(sender: Any = None, **_: Any) -> None:
         return
     try:
         with app.connection_for_write() as conn:
+            declare_lane_bindings(conn.default_channel)
             prune_stale_bindings(app, conn.default_channel)
     except Exception as exc:  # never keep a worker from serving over housekeeping
         log.warning("could not check exchange bindings: %s", type(exc).__name__)
