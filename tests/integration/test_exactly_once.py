@@ -297,3 +297,25 @@ def test_a_campaign_file_with_spellings_of_one_number_texts_it_once(
         campaigns.close()
     assert status.sent == 1, status
     assert len(pinpoint.outbox()) == 1 and pinpoint.outbox(destination=DEST)
+
+
+@pytest.mark.parametrize("how", ["default queue", "exchange"])
+def test_a_retried_verify_published_another_way_still_runs_once(
+    how: str, client: OtpClient, worker: WorkerProcess, pinpoint: SandboxControl, redis_url: str
+) -> None:
+    """A retry re-publishes where the job came from (its delivery info): back to
+    `celery`, or through the exchange by its key, and still to one queue."""
+    declare_lanes(redis_url)
+    code = code_for(client, pinpoint)
+    pinpoint.reset_stats()
+    pinpoint.set_faults(fail_next={"count": 1, "error": "InternalServerErrorException"})
+    plain = plain_client(redis_url)
+    route = {} if how == "default queue" else {"exchange": BULK, "routing_key": INTERACTIVE}
+    job = plain.send_task("otp.verify", kwargs=verify_kwargs(code), **route)
+    plain.close()
+    status = client.wait(job.id, timeout=30)
+    assert status.result is not None and status.result["valid"] is True, status
+    assert status.result["attempts"] == 2
+    wait_drained(redis_url)
+    assert verify_calls(pinpoint) == 2  # the failed call and the one that verified
+    assert runs_of(job.id, worker) == 2  # the first delivery and its one retry
