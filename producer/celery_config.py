@@ -10,14 +10,16 @@ import ssl
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from producer.lanes import (
     BULK,
     DEFAULT_QUEUE,
     INTERACTIVE,
+    QUEUES,
     SEND_BATCH_TASK,
     SEND_TASK,
+    UNROUTED,
     VERIFY_TASK,
 )
 from producer.settings import DEFAULT_RESTORE_INTERVAL, ConfigError, Settings
@@ -43,6 +45,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "socket_connect_timeout": settings.redis_timeout,
         "retry_on_timeout": True,
         "health_check_interval": 25,
+        # A job this app publishes through an exchange with a key no queue is bound by
+        # goes to Celery's default queue, which interactive workers serve, instead of
+        # being dropped without a word (kombu's default).
+        "deadletter_queue": UNROUTED,
         **recovery_options(),
     }
     tls = redis_tls(settings)
@@ -66,7 +72,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "result_accept_content": ["json"],
         "result_expires": int(settings.result_ttl),
         "result_backend_thread_safe": True,
-        "task_queues": [Queue(INTERACTIVE), Queue(BULK)],
+        "task_queues": [lane_queue(INTERACTIVE), lane_queue(BULK), unrouted_queue()],
         "task_default_queue": DEFAULT_QUEUE,
         "task_routes": {
             SEND_TASK: {"queue": DEFAULT_QUEUE},
@@ -81,6 +87,31 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         config["broker_use_ssl"] = tls
         config["redis_backend_use_ssl"] = dict(tls)
     return config
+
+
+def lane_queue(name: str) -> Queue:
+    """A lane: its own direct exchange and routing key, both named like the queue.
+
+    A `Queue(name)` without them gets Celery's default exchange and the default queue's
+    routing key: both lanes were bound to `otp.interactive`/`otp.interactive`, so a job
+    published through that exchange reached both queues and ran twice, and `otp.bulk` on
+    it matched nothing and was dropped. This is also the layout any Celery client
+    declares for a queue it does not know. Workers add `lane_bindings` on top."""
+    return Queue(name, Exchange(name, type="direct"), routing_key=name)
+
+
+def lane_bindings() -> set[tuple[str, str, str]]:
+    """(exchange, routing key, queue): each lane bound on every lane's exchange by its
+    own key, so the routing key picks the lane whichever otpq exchange a client
+    publishes through, and a job reaches exactly one queue. A worker declares the ones
+    its queues do not (worker/routing.py): kombu drops a Queue's own exchange when it
+    is given extra `bindings`."""
+    return {(exchange, lane, lane) for exchange in QUEUES for lane in QUEUES}
+
+
+def unrouted_queue() -> Queue:
+    """Celery's default queue, declared as Celery itself does (`celery`/`celery`)."""
+    return Queue(UNROUTED, Exchange(UNROUTED, type="direct"), routing_key=UNROUTED)
 
 
 def recovery_options() -> dict[str, Any]:

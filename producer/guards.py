@@ -27,6 +27,7 @@ import phonenumbers
 import redis
 
 from producer.outcomes import DestinationBlocked, InvalidRequest
+from producer.requests import canonical_number
 from producer.settings import Settings
 
 #: Where the fallback hashing secret lives when OTPQ_HASH_KEY is not set.
@@ -67,6 +68,12 @@ class KeyHasher:
         message = "\x1f".join((purpose, *parts)).encode("utf-8")
         digest = hmac.new(self._secret, message, hashlib.sha256).hexdigest()
         return f"otpq:{purpose}:{digest[:DIGEST_CHARS]}"
+
+    def number_key(self, purpose: str, number: str, *parts: str) -> str:
+        """`key` for per-number state, always over the canonical number: every spelling
+        of one phone shares one budget, cooldown and lockout, even if a spelling got
+        past the request models (they refuse any but the canonical one)."""
+        return self.key(purpose, canonical_number(number), *parts)
 
 
 @lru_cache(maxsize=4096)
@@ -172,7 +179,7 @@ class Guards:
             held.keys.append(key)
         if use_cooldown:
             assert cooldown is not None
-            key = self.hasher.key("cooldown", *cooldown)
+            key = self.hasher.number_key("cooldown", *cooldown)
             held.repeat_of = first_wins(self.redis, key, job_id, self.settings.resend_cooldown)
             if held.repeat_of:
                 # The idempotency key, if any, now names the job the caller gets back.

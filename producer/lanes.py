@@ -19,6 +19,12 @@ BULK = "otp.bulk"
 
 QUEUES = (INTERACTIVE, BULK)
 DEFAULT_QUEUE = INTERACTIVE
+#: Celery's default queue, where a client that enqueues by name without `queue=`
+#: publishes (celery-node's default). A worker that serves the interactive lane consumes
+#: it too and runs its jobs as interactive (worker/routing.py): nothing waits there.
+UNROUTED = "celery"
+#: Every queue an otpq job may wait in: the lanes, then Celery's default queue.
+SERVED_QUEUES = (*QUEUES, UNROUTED)
 
 #: Message header carrying the job's deadline (epoch seconds). A header, not a kwarg,
 #: because the kwargs are the public contract and refuse unknown names.

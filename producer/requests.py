@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, ClassVar, Self
 
 import phonenumbers
@@ -27,10 +29,15 @@ ALLOWED_ATTEMPTS = range(1, 6)
 OTP_LENGTH = range(5, 9)
 #: Longest free-text field we accept; keeps hostile input from growing messages.
 TEXT_MAX = 128
+#: Longest spelling of a phone number read at all (a canonical one is at most 16
+#: characters): long enough to name the canonical form of a formatted one.
+NUMBER_INPUT_MAX = 64
 
 _LANGUAGE = re.compile(r"[a-z]{2,3}-[A-Z]{2}")
 _PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]+")
-_E164 = re.compile(r"\+[1-9]\d{6,14}")
+#: ASCII digits only: Python's `\d` also matches 660 other digits.
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+_E164_EXAMPLE = "must be an E.164 number like +14255550142"
 
 
 def _text(field: str, value: object, *, required: bool, max_len: int = TEXT_MAX) -> None:
@@ -57,18 +64,55 @@ def _integer(field: str, value: object, allowed: range, unit: str = "") -> None:
         )
 
 
-def check_destination(field: str, value: object) -> None:
-    """E.164 (`+14255550142`), and a number phonenumbers knows to be assignable."""
-    _text(field, value, required=True, max_len=16)
+def canonical_number(value: object, field: str = "destination") -> str:
+    """The one spelling of a phone number that every per-number key uses: E.164 with
+    ASCII digits, as phonenumbers formats it.
+
+    Reads any spelling phonenumbers takes for an international number (spaces,
+    punctuation, non-ASCII digits, a trunk prefix after the country code), because each
+    spelling of one phone would otherwise get a budget, cooldown and lockout of its own.
+    Raises `InvalidRequest` naming `field` for anything that is not a valid number."""
+    _text(field, value, required=True, max_len=NUMBER_INPUT_MAX)
     assert isinstance(value, str)
-    if not _E164.fullmatch(value):
-        raise InvalidRequest(field, "must be an E.164 number like +14255550142")
+    canonical = _canonical(value)
+    if canonical.startswith("+"):
+        return canonical
+    raise InvalidRequest(field, canonical)
+
+
+@lru_cache(maxsize=256)
+def _canonical(value: str) -> str:
+    """The canonical form, or the problem. Cached for the few keys one job makes over
+    one number; small, so a million-row campaign does not fill memory with numbers."""
     try:
         parsed = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:
-        raise InvalidRequest(field, "must be an E.164 number like +14255550142") from None
+        return _E164_EXAMPLE
+    if parsed.extension:
+        return "must not carry an extension: an SMS cannot dial one"
     if not is_valid_number(parsed):
-        raise InvalidRequest(field, "is not a valid phone number for its country")
+        return "is not a valid phone number for its country"
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def check_destination(field: str, value: object) -> None:
+    """Canonical E.164 only (`+14255550142`), a number phonenumbers knows to be assignable.
+
+    Another spelling of a valid number is refused, not rewritten: a request is an API
+    call, and the caller should learn its key is not the one it stores. The error shows
+    the canonical form, masked (campaign files, which are data to clean, are
+    canonicalised instead: producer/campaign/rows.py)."""
+    canonical = canonical_number(value, field)
+    if value != canonical:
+        assert isinstance(value, str)
+        ascii_only = _E164.fullmatch(_ascii_digits(value))
+        fix = "use ASCII digits only" if ascii_only else "drop the formatting"
+        raise InvalidRequest(field, f"{fix}: write it as {mask_number(canonical)}")
+
+
+def _ascii_digits(value: str) -> str:
+    """Every Unicode decimal digit as its ASCII digit (to tell the caller which fix)."""
+    return "".join(str(unicodedata.decimal(char, char)) for char in value)
 
 
 def is_valid_number(number: phonenumbers.PhoneNumber) -> bool:

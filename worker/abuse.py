@@ -55,10 +55,10 @@ class Abuse:
         return SlidingWindows(self.redis, self.autopipe)
 
     def sends_key(self, destination: str) -> str:
-        return self.hasher.key("sends", destination)
+        return self.hasher.number_key("sends", destination)
 
     def failures_key(self, destination: str) -> str:
-        return self.hasher.key("fails", destination)
+        return self.hasher.number_key("fails", destination)
 
     def admit_send(self, request: SendRequest, job_id: str) -> None:
         check_country(request.destination, self.settings)
@@ -66,7 +66,7 @@ class Abuse:
         try:
             first_wins = None
             if cooldown > 0:
-                key = self.hasher.key("cooldown", request.destination, request.ref_id)
+                key = self.hasher.number_key("cooldown", request.destination, request.ref_id)
                 first_wins = (key, cooldown)
             verdict = self.windows.admit(
                 self.sends_key(request.destination),

@@ -16,6 +16,7 @@ from producer.celery_config import celery_config
 from producer.settings import Settings
 from worker import events, logs
 from worker import metrics as _metrics  # noqa: F401  (connects its signal receivers)
+from worker import routing as _routing  # noqa: F401  (serves `celery`, prunes bindings)
 from worker.event_batching import EventBatching
 
 #: Threads per worker process: enough to cover rate × Pinpoint latency.

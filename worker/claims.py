@@ -1,4 +1,7 @@
-"""Send claims: a job id is claimed in Redis, atomically, just before Pinpoint is called.
+"""Job claims: a job id is claimed in Redis, atomically, just before the backend is called.
+
+Sends and verifies alike: a verify run twice would call the backend again after the
+first run consumed the code, answer `valid: false` and overwrite the first result.
 
 Redis delivers a message again after a lost connection, a restart or a visibility
 timeout. Without a claim, the second delivery would text the user a second code and
@@ -64,6 +67,8 @@ class Claim:
 
 
 class SendClaims:
+    """Claims of send and verify jobs (the name is older than verify claims)."""
+
     def __init__(
         self,
         client: redis.Redis,
@@ -129,6 +134,27 @@ class SendClaims:
     def take_over(self, job_id: str) -> None:
         """Claim regardless (verify jobs: repeating one texts nobody)."""
         self._through_outage(lambda: self.redis.set(PREFIX + job_id, INFLIGHT, ex=self.ttl))
+
+    def finished(self, job_id: str) -> dict[str, Any] | None:
+        """The outcome an earlier run of `job_id` recorded, if one finished.
+
+        A verify looks before its abuse check: a redelivery replays the first answer
+        without taking a guess slot a correct first answer already cleared."""
+        held = self._through_outage(lambda: self.redis.get(PREFIX + job_id))
+        return None if held is None or held == INFLIGHT else json.loads(held)
+
+    def claim_verify(self, job_id: str) -> Claim:
+        """A verify's claim: as `claim`, but a dead holder's claim is taken over.
+
+        Repeating a verify texts nobody. If the dead run's call reached the backend,
+        the code may be consumed and this run answers `valid: false`; if it did not
+        (the likelier case: it died between claim and call), this run gives the true
+        answer. `uncertain` would be right in neither case more often."""
+        claim = self.claim(job_id)
+        if not claim.won and claim.outcome is None:
+            self.take_over(job_id)
+            return Claim(won=True)
+        return claim
 
     def release(self, job_id: str) -> None:
         """The attempt failed transiently and sent nothing that counts; allow the next."""

@@ -34,7 +34,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from producer.lanes import QUEUES, SEND_TASK, VERIFY_TASK
+from producer.lanes import QUEUES, SEND_TASK, SERVED_QUEUES, VERIFY_TASK
 from producer.outcomes import REASONS, reason_of
 from producer.settings import Settings
 
@@ -258,6 +258,10 @@ def serve(port: int, settings: Settings, addr: str = "0.0.0.0") -> WSGIServer | 
 class QueueLength(Collector):
     """`otpq_queue_length{lane}`: jobs waiting in Redis, read at scrape time.
 
+    The lanes and Celery's default queue (`lane="celery"`, where a by-name client that
+    names no queue publishes; interactive workers drain it): a backlog there is a
+    client to fix, or no interactive worker running.
+
     Every worker reports the same lists; alert on `max by (lane)`. Jobs a worker
     already holds (prefetched, or waiting for a retry countdown) are not counted.
     """
@@ -282,7 +286,7 @@ class QueueLength(Collector):
         )
         try:
             with self._redis().pipeline(transaction=False) as pipe:
-                for queue in QUEUES:
+                for queue in SERVED_QUEUES:
                     pipe.llen(queue)
                     for step in _PRIORITY_STEPS:
                         pipe.llen(f"{queue}{_PRIORITY_SEP}{step}")
@@ -291,7 +295,7 @@ class QueueLength(Collector):
             log.warning("otpq_queue_length: Redis unavailable: %s", type(exc).__name__)
             return
         per_queue = 1 + len(_PRIORITY_STEPS)
-        for index, queue in enumerate(QUEUES):
+        for index, queue in enumerate(SERVED_QUEUES):
             family.add_metric(
                 [queue], float(sum(counts[index * per_queue : (index + 1) * per_queue]))
             )

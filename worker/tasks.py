@@ -160,22 +160,33 @@ def send(self: OtpTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
 @app.task(name=VERIFY_TASK, bind=True, base=OtpTask)
 def verify(self: OtpTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
     request = sending.parse(VerifyRequest, args, self.rt.sealer.open_kwargs(kwargs))
+    job_id = self.request.id
+    # A job delivered twice ends with its first run's outcome (worker/claims.py).
+    if (first := self.rt.claims.finished(job_id)) is not None:
+        return sending.replay(first)
     deadline = self.check_deadline()
-    self.admit(lambda: self.rt.abuse.admit_verify(request, self.request.id))
+    self.admit(lambda: self.rt.abuse.admit_verify(request, job_id))
     buckets = self.rt.throttle.buckets(request, None)
     self.capacity(buckets, deadline, fail_open=True)
+    claim = self.rt.claims.claim_verify(job_id)
+    if claim.outcome is not None:
+        return sending.replay(claim.outcome)
     calls = self._count(CALLS_HEADER) + 1
     try:
         valid = self.rt.gateway.verify(request)
     except Transient as error:
+        self.rt.claims.release(job_id)
         self.retry_or_give_up(error, buckets, calls=calls)
     except Permanent as error:
+        self.rt.claims.complete(job_id, {"error": str(PinpointRejected(str(error)))})
         raise PinpointRejected(str(error)) from None
-    self.rt.abuse.verified(request, valid=valid)
-    return {
-        "job_id": self.request.id,
+    result = {
+        "job_id": job_id,
         "valid": valid,
         "reference_id": request.ref_id,
         "destination": mask_number(request.destination),
         "attempts": calls,
     }
+    self.rt.claims.complete(job_id, {"result": result})
+    self.rt.abuse.verified(request, valid=valid)
+    return result

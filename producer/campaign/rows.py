@@ -5,6 +5,11 @@ CSV: a header line naming the columns (any order, case-insensitive), then one nu
 line. `destination` is required; `language`, `code_length`, `validity_period` and
 `reference_id` are optional, per row (an empty cell means the default). Lines are
 numbered as in the file: the header is line 1.
+
+A file is data to clean, not an API call: each number is canonicalised
+(`producer.requests.canonical_number`: `+1 (425) 555-0142`, `+1 1 425 555 0142` and
+fullwidth digits all become `+14255550142`) before its row id is made, so the
+campaign dedupes spellings of one number and texts it once.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from producer.outcomes import InvalidRequest
-from producer.requests import SendRequest
+from producer.requests import SendRequest, canonical_number
 
 #: Columns a row may have. Brand, source and the sending identity are the campaign's.
 COLUMNS = ("destination", "language", "code_length", "validity_period", "reference_id")
@@ -103,6 +108,7 @@ def parse_row(line: int, row: Any, brand_name: str, source: str) -> SendRequest 
     if "destination" not in options:
         return InvalidRow(line, "destination", "is required")
     try:
+        options["destination"] = canonical_number(options["destination"])
         return SendRequest(brand_name=brand_name, source=source, **options)
     except InvalidRequest as exc:
         return InvalidRow(line, exc.field, exc.problem)

@@ -353,7 +353,21 @@ def test_worker_exports_otpq_metrics(jobs: Jobs, metrics_port: int) -> None:
     waits = sample(text, "otpq_ratelimit_wait_seconds_bucket", le="+Inf", **lane)
     assert waits is not None and waits >= 6
     assert sample(text, "otpq_queue_length", lane="otp.interactive") == 0
+    assert sample(text, "otpq_queue_length", lane="celery") == 0
     assert_no_secret(text, [jobs.code, jobs.by_name_code])
+
+
+def test_flower_shows_the_worker_serves_the_default_queue(flower: Flower, jobs: Jobs) -> None:
+    """By-name jobs without a lane wait in `celery`: the worker started with the public
+    `-Q otp.interactive,otp.bulk` consumes it too, and Flower's worker view says so."""
+
+    def queues() -> set[str] | None:
+        info = flower.json("/api/workers").get(f"{WORKER_NAME}@{socket.gethostname()}", {})
+        names = {q["name"] for q in info.get("active_queues") or []}
+        return names or None
+
+    served = poll(queues, "the worker's active queues in Flower")
+    assert served == {"otp.interactive", "otp.bulk", "celery"}
 
 
 def test_a_campaign_batch_is_listed_with_masked_rows(

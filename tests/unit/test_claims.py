@@ -124,3 +124,23 @@ def test_failed_bookkeeping_is_logged_and_the_outcome_stands(
     )
     assert claims.claim("job").outcome == {"result": {"ok": True}}
     assert "bookkeeping after job job failed" in caplog.text
+
+
+def test_a_finished_outcome_is_read_without_claiming(r: fakeredis.FakeRedis) -> None:
+    claims = SendClaims(r, ttl=60)
+    assert claims.finished("job") is None
+    claims.claim("job")
+    assert claims.finished("job") is None  # in flight is not finished
+    claims.complete("job", {"result": {"valid": True}})
+    assert claims.finished("job") == {"result": {"valid": True}}
+
+
+def test_a_verify_takes_over_a_dead_holders_claim_and_replays_a_finished_one(
+    r: fakeredis.FakeRedis,
+) -> None:
+    SendClaims(r, ttl=60).claim("job")
+    claims = SendClaims(r, ttl=60, hold=0)
+    assert claims.claim_verify("job") == Claim(won=True)
+    assert r.get(PREFIX + "job") == b"inflight"
+    claims.complete("job", {"result": {"valid": True}})
+    assert claims.claim_verify("job") == Claim(won=False, outcome={"result": {"valid": True}})

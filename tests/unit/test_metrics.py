@@ -266,10 +266,12 @@ def test_queue_length_sums_priority_lists_per_lane() -> None:
     fake.rpush("otp.interactive", "a", "b")
     fake.rpush("otp.interactive\x06\x163", "c")
     fake.rpush("otp.bulk", "d")
+    fake.rpush("celery", "e", "f")  # Celery's default queue: by-name jobs without a lane
     (family,) = collector.collect()
     assert {s.labels["lane"]: s.value for s in family.samples} == {
         "otp.interactive": 3.0,
         "otp.bulk": 1.0,
+        "celery": 2.0,
     }
 
 
