@@ -1,9 +1,11 @@
-"""A local, wire-compatible stand-in for Amazon Pinpoint's two OTP operations.
+"""A local, wire-compatible stand-in for the OTP operations of Amazon Pinpoint and of
+AWS End User Messaging Notify, both served on one port.
 
-A stock boto3 client pointed at ``PinpointSandbox().start().url`` sends and verifies
-codes; the "SMS" lands in an outbox that ``SandboxControl`` (or ``/_sandbox/outbox``)
-reads, and faults can be injected to exercise retries and rate limits. Standard library
-only. Never production: it binds to 127.0.0.1 and says SANDBOX when it starts.
+A stock boto3 ``pinpoint`` or ``endusermessaging`` client pointed at
+``PinpointSandbox().start().url`` sends and verifies codes; the SMS, call or WhatsApp
+message lands in an outbox that ``SandboxControl`` (or ``/_sandbox/outbox``) reads, and
+faults can be injected to exercise retries and rate limits. Standard library only.
+Never production: it binds to 127.0.0.1 and says SANDBOX when it starts.
 """
 
 from sandbox.control import SandboxControl, SandboxControlError

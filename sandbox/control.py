@@ -11,7 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import urlencode
 
 #: How often ``wait_for_message`` looks at the outbox.
 POLL_INTERVAL_SECONDS = 0.02
@@ -26,10 +26,13 @@ class SandboxControl:
         self.url = url.rstrip("/")
         self.timeout = timeout
 
-    def outbox(self, destination: str | None = None) -> list[dict[str, Any]]:
-        """Delivered messages, oldest first, optionally for one destination."""
-        query = f"?destination={quote(destination)}" if destination else ""
-        return self._call("GET", f"outbox{query}")
+    def outbox(
+        self, destination: str | None = None, backend: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Delivered messages, oldest first, optionally for one destination or backend."""
+        wanted = {"destination": destination, "backend": backend}
+        query = urlencode({k: v for k, v in wanted.items() if v})
+        return self._call("GET", f"outbox?{query}" if query else "outbox")
 
     def clear_outbox(self) -> None:
         self._call("DELETE", "outbox")
@@ -58,16 +61,22 @@ class SandboxControl:
         self._call("POST", "reset")
 
     def wait_for_message(
-        self, destination: str, timeout: float = 5.0, *, seen: int = 0
+        self,
+        destination: str,
+        timeout: float = 5.0,
+        *,
+        seen: int = 0,
+        backend: str | None = None,
     ) -> dict[str, Any]:
         """The newest message for ``destination`` once more than ``seen`` exist.
 
         Pass ``seen=len(control.outbox(destination))`` taken before a resend to wait
-        for the new code rather than get the old one back.
+        for the new code rather than get the old one back; ``backend`` (``pinpoint`` or
+        ``notify``) counts only that backend's messages.
         """
         deadline = time.monotonic() + timeout
         while True:
-            messages = self.outbox(destination)
+            messages = self.outbox(destination, backend)
             if len(messages) > seen:
                 return messages[-1]
             if time.monotonic() >= deadline:

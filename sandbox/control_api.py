@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from sandbox.faults import FaultConfig, FaultConfigError
-from sandbox.pinpoint import SandboxState
+from sandbox.state import SandboxState
 from sandbox.wire import Reply
 
 PREFIX = "/_sandbox/"
@@ -39,7 +39,9 @@ def _route(
     match (method, name):
         case ("GET", "outbox"):
             destination = query.get("destination", [None])[0]
-            return Reply(200, [m.to_json() for m in state.outbox.messages(destination)])
+            backend = query.get("backend", [None])[0]
+            messages = state.outbox.messages(destination, backend)
+            return Reply(200, [m.to_json() for m in messages])
         case ("DELETE", "outbox"):
             state.outbox.clear()
             return Reply(200, {"cleared": "outbox"})

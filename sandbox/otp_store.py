@@ -1,7 +1,9 @@
-"""Issued codes, keyed like Pinpoint keys them: application, destination, reference id.
+"""Issued codes, keyed like their backend keys them.
 
-A code dies when it is verified, when it expires, or when its wrong attempts run out; a
-new send for the same key replaces it, so only the latest code ever verifies.
+Pinpoint keys by application, destination and reference id; Notify by destination and
+reference id. Each backend has its own store, so a code never crosses over. A code dies
+when it is verified, when it expires, or when its wrong attempts run out; a new send for
+the same key replaces it, so only the latest code ever verifies.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from dataclasses import dataclass
 
 from sandbox.clock import Clock
 
-#: (application id, destination, reference id)
-OtpKey = tuple[str, str, str]
+#: Pinpoint: (application id, destination, reference id); Notify: (destination, reference id)
+OtpKey = tuple[str, ...]
+
+DIGITS = "0123456789"
 
 
 @dataclass
@@ -30,10 +34,15 @@ class OtpStore:
         self._lock = threading.Lock()
 
     def issue(
-        self, key: OtpKey, code_length: int, validity_minutes: int, allowed_attempts: int
+        self,
+        key: OtpKey,
+        code_length: int,
+        validity_minutes: int,
+        allowed_attempts: int,
+        alphabet: str = DIGITS,
     ) -> str:
-        """Generate a fresh code for ``key``, replacing any earlier one."""
-        code = "".join(secrets.choice("0123456789") for _ in range(code_length))
+        """Generate a fresh code for ``key`` from ``alphabet``, replacing any earlier one."""
+        code = "".join(secrets.choice(alphabet) for _ in range(code_length))
         expires_at = self._clock.now() + validity_minutes * 60
         with self._lock:
             self._entries[key] = _Entry(code, expires_at, allowed_attempts)

@@ -9,44 +9,19 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.clock import Clock
+from sandbox.backends import PINPOINT_SEND, PINPOINT_VERIFY
 from sandbox.errors import PinpointError
-from sandbox.faults import DELIVERY_STATUSES, Faults
-from sandbox.otp_store import OtpStore
-from sandbox.outbox import Outbox, OutboxMessage, sms_text
-from sandbox.stats import Stats
+from sandbox.faults import DELIVERY_STATUSES, InjectedError
+from sandbox.outbox import OutboxMessage, sms_text
+from sandbox.state import SandboxState
 from sandbox.validation import parse_json_object, parse_send, parse_verify
 from sandbox.wire import Reply, error, new_request_id, ok
 
-SEND = "SendOTPMessage"
-VERIFY = "VerifyOTPMessage"
+SEND = PINPOINT_SEND
+VERIFY = PINPOINT_VERIFY
 DEFAULT_APP_IDS = ("otpq-sandbox",)
-
-
-@dataclass
-class SandboxState:
-    """Everything a sandbox remembers; ``reset`` forgets all of it."""
-
-    app_ids: frozenset[str]
-    on_message: Callable[[OutboxMessage], None] | None = None
-    clock: Clock = field(default_factory=Clock)
-    faults: Faults = field(default_factory=Faults)
-    stats: Stats = field(default_factory=Stats)
-
-    def __post_init__(self) -> None:
-        self.codes = OtpStore(self.clock)
-        self.outbox = Outbox(self.on_message)
-
-    def reset(self) -> None:
-        self.outbox.clear()
-        self.codes.clear()
-        self.faults.clear()
-        self.stats.reset()
-        self.clock.reset()
 
 
 def handle(
@@ -63,10 +38,12 @@ def handle(
     """
     request_id = new_request_id()
     with state.stats.request(operation):
-        time.sleep(state.faults.latency_seconds)
+        time.sleep(state.faults.latency_seconds(operation))
         try:
             answer = _dispatch(state, operation, app_id, method, authorization, body, request_id)
             reply = ok(answer, request_id)
+        except InjectedError as exc:
+            reply = error(PinpointError(exc.name, exc.message), request_id)
         except PinpointError as exc:
             reply = error(exc, request_id)
         state.stats.answered(operation, reply.status, time.time())
@@ -88,7 +65,7 @@ def _dispatch(
         raise PinpointError("PayloadTooLargeException", "Request body is too large")
     if not authorization.startswith("AWS4-HMAC-SHA256 "):
         raise PinpointError("ForbiddenException", "Missing Authentication Token")
-    state.faults.check_request()
+    state.faults.check_request(operation)
     if app_id not in state.app_ids:
         raise PinpointError("NotFoundException", f"Application not found: {app_id}")
     doc = parse_json_object(body)
@@ -99,8 +76,8 @@ def _dispatch(
 
 def _send(state: SandboxState, app_id: str, doc: dict[str, Any], request_id: str) -> dict[str, Any]:
     params = parse_send(doc)
-    state.faults.check_destination(params.destination)
-    status = state.faults.delivery_status(params.destination)
+    state.faults.check_destination(SEND, params.destination)
+    status = state.faults.delivery_status(SEND, params.destination)
     status_code, status_message = DELIVERY_STATUSES[status]
     result: dict[str, Any] = {
         "DeliveryStatus": status,
@@ -137,6 +114,6 @@ def _send(state: SandboxState, app_id: str, doc: dict[str, Any], request_id: str
 
 def _verify(state: SandboxState, app_id: str, doc: dict[str, Any]) -> dict[str, Any]:
     params = parse_verify(doc)
-    state.faults.check_destination(params.destination)
+    state.faults.check_destination(VERIFY, params.destination)
     valid = state.codes.verify((app_id, params.destination, params.reference_id), params.otp)
     return {"Valid": valid}

@@ -1,5 +1,12 @@
 """HTTP for the sandbox: one thread per connection, HTTP/1.1 keep-alive, JSON replies.
 
+Both APIs share one port: their request URIs cannot collide (Pinpoint's are
+``/v1/apps/{id}/otp`` and ``/v1/apps/{id}/verify-otp``, Notify's
+``/v1/notify-code-verifications/send`` and ``.../validate``), so the path picks the
+backend, and for a path neither serves, the signature's credential scope picks whose
+"not found" to answer. ``AWS_ENDPOINT_URL_PINPOINT`` and
+``AWS_ENDPOINT_URL_ENDUSERMESSAGING`` may both point here.
+
 Keep-alive matters: botocore pools connections, and a server that closes after every
 answer would hide pool bugs and make rate tests measure TCP setup. Every reply carries
 Content-Length and every request body is read to its end, even ones we refuse, so the
@@ -20,14 +27,18 @@ from types import TracebackType
 from typing import Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from sandbox import control_api, pinpoint
+from sandbox import control_api, notify, pinpoint
 from sandbox.control import SandboxControl
 from sandbox.errors import PinpointError
-from sandbox.outbox import OutboxMessage
-from sandbox.pinpoint import DEFAULT_APP_IDS, SandboxState
-from sandbox.wire import Reply, error, new_request_id
+from sandbox.notify_config import DEFAULT_NOTIFY_CONFIGURATIONS, NotifyConfiguration, configurations
+from sandbox.notify_errors import NotifyError
+from sandbox.outbox import Message
+from sandbox.pinpoint import DEFAULT_APP_IDS
+from sandbox.state import SandboxState
+from sandbox.wire import Reply, error, new_request_id, notify_error
 
-#: Larger request bodies are answered 413 PayloadTooLargeException.
+#: Larger request bodies are refused: Pinpoint 413 PayloadTooLargeException, Notify
+#: ValidationException (its model declares no 413).
 MAX_BODY_BYTES = 128 * 1024
 #: Bodies up to this size are read and discarded to keep the connection; beyond, we close.
 _DRAIN_LIMIT = 16 * 1024 * 1024
@@ -36,6 +47,11 @@ IDLE_TIMEOUT_SECONDS = 120
 
 _OPERATIONS = {"otp": pinpoint.SEND, "verify-otp": pinpoint.VERIFY}
 _PINPOINT_PATH = re.compile(r"/v1/apps/(?P<app>[^/]+)/(?P<op>otp|verify-otp)/?")
+_NOTIFY_OPERATIONS = {"send": notify.SEND, "validate": notify.VALIDATE}
+_NOTIFY_PATH = re.compile(r"/v1/notify-code-verifications/(?P<op>send|validate)/?")
+#: The service in a SigV4 ``Credential=key/date/region/service/aws4_request``.
+_SIGNING_SERVICE = re.compile(r"Credential=[^/,]*/[^/,]*/[^/,]*/(?P<service>[^/,]+)/")
+_NOTIFY_SIGNING_NAME = "end-user-messaging"
 
 
 class _Server(ThreadingHTTPServer):
@@ -66,7 +82,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server_version = "otpq-pinpoint-sandbox"
+    server_version = "otpq-sandbox"
     timeout = IDLE_TIMEOUT_SECONDS
     # Headers and body go out in two writes; with Nagle on, the body waits for the
     # client's delayed ACK (~40 ms a request on Linux).
@@ -96,11 +112,21 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_body()
         try:
             reply = self._route(body)
-        except Exception:  # a sandbox bug must still look like a Pinpoint 500
+        except Exception:  # a sandbox bug must still look like its backend's 500
             traceback.print_exc(file=sys.stderr)
-            failure = PinpointError("InternalServerErrorException", "Sandbox internal error")
-            reply = error(failure, new_request_id())
+            if self._is_notify(urlsplit(self.path).path):
+                failure = NotifyError("InternalServerException", "Sandbox internal error")
+                reply = notify_error(failure, new_request_id())
+            else:
+                fault = PinpointError("InternalServerErrorException", "Sandbox internal error")
+                reply = error(fault, new_request_id())
         self._write(reply)
+
+    def _is_notify(self, path: str) -> bool:
+        if _NOTIFY_PATH.fullmatch(path):
+            return True
+        scope = _SIGNING_SERVICE.search(self.headers.get("Authorization", ""))
+        return scope is not None and scope["service"] == _NOTIFY_SIGNING_NAME
 
     def _route(self, body: bytes | None) -> Reply:
         url = urlsplit(self.path)
@@ -108,7 +134,14 @@ class _Handler(BaseHTTPRequestHandler):
         if url.path.startswith(control_api.PREFIX):
             query = parse_qs(url.query)
             return control_api.handle(state, self.command, url.path, query, body or b"")
+        authorization = self.headers.get("Authorization", "")
+        notify_match = _NOTIFY_PATH.fullmatch(url.path)
+        if notify_match is not None:
+            operation = _NOTIFY_OPERATIONS[notify_match["op"]]
+            return notify.handle(state, operation, self.command, authorization, body)
         match = _PINPOINT_PATH.fullmatch(url.path)
+        if match is None and self._is_notify(url.path):
+            return notify.unknown_route(url.path)
         if match is None:
             failure = PinpointError("NotFoundException", f"No such resource: {url.path}")
             return error(failure, new_request_id())
@@ -117,7 +150,7 @@ class _Handler(BaseHTTPRequestHandler):
             _OPERATIONS[match["op"]],
             unquote(match["app"]),
             self.command,
-            self.headers.get("Authorization", ""),
+            authorization,
             body,
         )
 
@@ -155,10 +188,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class PinpointSandbox:
-    """A local, wire-compatible stand-in for Pinpoint's OTP operations.
+    """A local, wire-compatible stand-in for Pinpoint's and Notify's OTP operations.
 
-    ``PinpointSandbox().start()`` serves from a background thread; point a boto3 client
-    at ``.url``. ``.control`` steers it over HTTP; ``.state`` is the same data in-process.
+    ``PinpointSandbox().start()`` serves from a background thread; point a boto3
+    ``pinpoint`` or ``endusermessaging`` client (or both) at ``.url``. ``.control`` steers
+    it over HTTP; ``.state`` is the same data in-process. ``notify_configurations`` are
+    ids (defaults, brand ``otpq``) or ``NotifyConfiguration`` objects.
     """
 
     def __init__(
@@ -166,9 +201,12 @@ class PinpointSandbox:
         host: str = "127.0.0.1",
         port: int = 0,
         app_ids: Iterable[str] = DEFAULT_APP_IDS,
-        on_message: Callable[[OutboxMessage], None] | None = None,
+        on_message: Callable[[Message], None] | None = None,
+        notify_configurations: Iterable[str | NotifyConfiguration] = DEFAULT_NOTIFY_CONFIGURATIONS,
     ) -> None:
-        self.state = SandboxState(frozenset(app_ids), on_message)
+        self.state = SandboxState(
+            frozenset(app_ids), on_message, configurations(notify_configurations)
+        )
         self._address = (host, port)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -180,7 +218,7 @@ class PinpointSandbox:
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.1},
-            name="pinpoint-sandbox",
+            name="otp-sandbox",
             daemon=True,
         )
         self._thread.start()

@@ -14,7 +14,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-OPERATIONS = ("SendOTPMessage", "VerifyOTPMessage")
+from sandbox.backends import BACKEND_OF
+
+OPERATIONS = tuple(BACKEND_OF)
 THROTTLED = 429
 
 
