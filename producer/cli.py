@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--origination", help="sending number or sender id (default: worker's)")
     send.add_argument("--entity-id", help="DLT entity id (India)")
     send.add_argument("--template-id", help="DLT template id (India)")
+    send.add_argument(
+        "--channel",
+        choices=("SMS", "VOICE", "WHATSAPP"),
+        default="SMS",
+        help="SMS (default); VOICE and WHATSAPP need OTPQ_BACKEND=notify",
+    )
     send.set_defaults(run=_send)
 
     verify = commands.add_parser(
@@ -114,6 +120,7 @@ def _send(client: OtpClient, args: argparse.Namespace) -> int:
         "origination_identity": args.origination,
         "entity_id": args.entity_id,
         "template_id": args.template_id,
+        "channel": None if args.channel == "SMS" else args.channel,
     }
     job_id = client.send(
         args.destination,

@@ -117,6 +117,7 @@ class OtpClient:
         request = SendRequest.from_kwargs(
             {"destination": destination, "brand_name": brand_name, "source": source, **options}
         )
+        request.check_backend(self.settings.backend)
         self.guards.check_country(request.destination)
         return self._guarded(
             SEND_TASK,

@@ -32,6 +32,10 @@ TEXT_MAX = 128
 #: Longest spelling of a phone number read at all (a canonical one is at most 16
 #: characters): long enough to name the canonical form of a formatted one.
 NUMBER_INPUT_MAX = 64
+#: `otp.send`'s channels. Pinpoint sends SMS only; Notify all three.
+CHANNELS = ("SMS", "VOICE", "WHATSAPP")
+#: What Notify accepts as a reference id (its model's pattern and length).
+NOTIFY_REFERENCE_ID = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 _LANGUAGE = re.compile(r"[a-z]{2,3}-[A-Z]{2}")
 _PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]+")
@@ -177,6 +181,7 @@ class SendRequest(_Model):
     origination_identity: str | None = None
     entity_id: str | None = None
     template_id: str | None = None
+    channel: str = "SMS"
 
     def __post_init__(self) -> None:
         check_destination("destination", self.destination)
@@ -192,6 +197,26 @@ class SendRequest(_Model):
         _text("origination_identity", self.origination_identity, required=False, max_len=64)
         _text("entity_id", self.entity_id, required=False)
         _text("template_id", self.template_id, required=False)
+        if self.channel not in CHANNELS:
+            raise InvalidRequest("channel", f"must be one of {', '.join(CHANNELS)}")
+
+    def check_backend(self, backend: str) -> None:
+        """Refuse, naming the field, what the backend that will send this cannot take.
+        Both doors call it: the producer with its OTPQ_BACKEND, the worker with its own."""
+        if backend == "pinpoint" and self.channel != "SMS":
+            raise InvalidRequest(
+                "channel", "Pinpoint sends SMS only (OTPQ_BACKEND=notify sends VOICE and WHATSAPP)"
+            )
+        if backend == "notify":
+            if self.reference_id is not None and not NOTIFY_REFERENCE_ID.fullmatch(
+                self.reference_id
+            ):
+                raise InvalidRequest(
+                    "reference_id", "must be letters, digits, '_' or '-' on Notify"
+                )
+            if self.channel != "SMS" and (self.entity_id or self.template_id):
+                field = "entity_id" if self.entity_id else "template_id"
+                raise InvalidRequest(field, "applies to the SMS channel only")
 
     @property
     def ref_id(self) -> str:

@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 
 #: Where the broker and the result store live.
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+#: The backends a worker can send codes through (OTPQ_BACKEND), the first the default.
+BACKENDS = ("pinpoint", "notify")
+DEFAULT_BACKEND = "pinpoint"
 #: Fleet-wide SendOTPMessage requests per second (Pinpoint's default account quota is 20).
 DEFAULT_SEND_RATE = 20.0
 #: Fleet-wide VerifyOTPMessage requests per second.
@@ -200,6 +203,13 @@ def _fernet_keys(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return keys
 
 
+def _backend(env: Mapping[str, str]) -> str:
+    value = (env.get("OTPQ_BACKEND") or DEFAULT_BACKEND).strip().lower()
+    if value not in BACKENDS:
+        raise ConfigError(f"OTPQ_BACKEND must be one of {', '.join(BACKENDS)}, not {value!r}")
+    return value
+
+
 def _secret(env: Mapping[str, str], name: str, min_len: int) -> str | None:
     value = (env.get(name) or "").strip()
     if value and len(value) < min_len:
@@ -217,8 +227,15 @@ def _rate_map(env: Mapping[str, str], name: str) -> dict[str, float]:
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = DEFAULT_REDIS_URL
+    #: OTPQ_BACKEND: where new sends go ("pinpoint" | "notify"); a verify goes to the
+    #: backend that sent its code.
+    backend: str = DEFAULT_BACKEND
     application_id: str | None = None
+    #: PINPOINT_ORIGINATION_IDENTITY (or its backend-neutral alias
+    #: OTPQ_ORIGINATION_IDENTITY): the sending identity on both backends.
     origination_identity: str | None = None
+    #: OTPQ_NOTIFY_CONFIGURATION: the Notify code configuration's id or ARN.
+    notify_configuration: str | None = None
     region: str | None = None
     send_rate: float = DEFAULT_SEND_RATE
     verify_rate: float = DEFAULT_VERIFY_RATE
@@ -271,8 +288,14 @@ class Settings:
         env = os.environ if env is None else env
         settings = cls(
             redis_url=env.get("REDIS_URL") or DEFAULT_REDIS_URL,
+            backend=_backend(env),
             application_id=env.get("PINPOINT_APPLICATION_ID") or None,
-            origination_identity=env.get("PINPOINT_ORIGINATION_IDENTITY") or None,
+            origination_identity=(
+                env.get("PINPOINT_ORIGINATION_IDENTITY")
+                or env.get("OTPQ_ORIGINATION_IDENTITY")
+                or None
+            ),
+            notify_configuration=env.get("OTPQ_NOTIFY_CONFIGURATION") or None,
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
             send_rate=_number(env, "OTPQ_SEND_RATE", DEFAULT_SEND_RATE),
             verify_rate=_number(env, "OTPQ_VERIFY_RATE", DEFAULT_VERIFY_RATE),

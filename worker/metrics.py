@@ -42,8 +42,16 @@ log = logging.getLogger(__name__)
 
 #: Task names that get a series; anything else is not otpq's and is not recorded.
 TASKS = frozenset({SEND_TASK, VERIFY_TASK})
-#: Pinpoint operations the gateway calls.
-OPERATIONS = frozenset({"SendOTPMessage", "VerifyOTPMessage"})
+#: Backend operations the gateways call (Pinpoint's, then Notify's): the operation
+#: label names the backend too.
+OPERATIONS = frozenset(
+    {
+        "SendOTPMessage",
+        "VerifyOTPMessage",
+        "SendNotifyCodeVerification",
+        "ValidateNotifyCodeVerification",
+    }
+)
 #: The `reason` of a succeeded job.
 NO_REASON = "none"
 #: Label for a value outside its closed set.
@@ -315,11 +323,14 @@ def instrument(client: Any) -> Any:
     """
     events = client.meta.events
     # botocore runs wildcard handlers before service-specific ones, and stops at the first
-    # that answers the call (the Stubber does): be first among those. The client only
-    # ever talks to Pinpoint.
+    # that answers the call (the Stubber does): be first among those. Each client talks
+    # to one backend.
+    service = client.meta.service_model.service_id.hyphenize()
     events.register_first("before-call.*.*", _before_call, unique_id="otpq-metrics-before")
-    events.register("after-call.pinpoint", _after_call, unique_id="otpq-metrics-after")
-    events.register("after-call-error.pinpoint", _after_call_error, unique_id="otpq-metrics-error")
+    events.register(f"after-call.{service}", _after_call, unique_id="otpq-metrics-after")
+    events.register(
+        f"after-call-error.{service}", _after_call_error, unique_id="otpq-metrics-error"
+    )
     return client
 
 

@@ -20,7 +20,8 @@ from producer.settings import Settings
 from worker.abuse import Abuse
 from worker.autopipe import AutoPipeline
 from worker.claims import SendClaims
-from worker.gateway import PinpointGateway
+from worker.code_origins import CodeOrigins
+from worker.gateways import Gateway, build_gateway
 from worker.ratelimit import RateLimiter
 from worker.throttle import Throttle
 
@@ -48,8 +49,21 @@ class Runtime:
         return AutoPipeline(self.redis)
 
     @cached_property
-    def gateway(self) -> PinpointGateway:
-        return PinpointGateway.from_settings(self.settings, pool_size=self.pool_size)
+    def gateway(self) -> Gateway:
+        """The gateway new sends go through (OTPQ_BACKEND)."""
+        return self.gateway_for(self.settings.backend)
+
+    def gateway_for(self, backend: str) -> Gateway:
+        """A backend's gateway, built on first use: a verify goes to the backend that
+        sent its code, which after a switch is not the current one."""
+        gateways = self.__dict__.setdefault("_gateways", {})
+        if backend not in gateways:
+            gateways[backend] = build_gateway(self.settings, backend, pool_size=self.pool_size)
+        return gateways[backend]  # type: ignore[no-any-return]
+
+    @cached_property
+    def origins(self) -> CodeOrigins:
+        return CodeOrigins(self.abuse.hasher, self.autopipe)
 
     @cached_property
     def throttle(self) -> Throttle:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
+
+import redis
 
 from producer.lanes import BULK, INTERACTIVE, VERIFY_TASK
 from producer.outcomes import (
@@ -31,13 +33,10 @@ from producer.requests import SendRequest, VerifyRequest
 from worker import campaign_hooks, metrics
 from worker.abuse import AbuseUnavailable
 from worker.backoff import full_jitter
-from worker.gateway import Permanent, Transient
+from worker.gateways import Permanent, Transient
 from worker.ratelimit import Bucket, LimiterUnavailable, Mark
 from worker.runtime import Runtime
 from worker.throttle import Capacity
-
-if TYPE_CHECKING:
-    import redis
 
 _R = TypeVar("_R", SendRequest, VerifyRequest)
 
@@ -159,6 +158,8 @@ def send(
     `on_sent` runs only for a send made by this run (not for a replayed outcome), inside
     the claim's completion pipeline."""
     request = parse(SendRequest, args, kwargs)
+    gateway = rt.gateway
+    request.check_backend(gateway.backend)
     check_deadline(attempt.deadline)
     campaign_hooks.raise_if_campaign_cancelled(attempt.campaign)
     job_id = attempt.job_id
@@ -184,7 +185,7 @@ def send(
             )
     calls = attempt.calls + 1
     try:
-        delivery = rt.gateway.send(request)
+        delivery = gateway.send(request)
     except Transient as error:
         rt.claims.release(job_id)
         retry_or_give_up(rt, error, buckets, attempt, calls=calls)
@@ -200,7 +201,12 @@ def send(
         "destination": mask_number(request.destination),
         "attempts": calls,
     }
-    also = None if on_sent is None else (lambda pipe: on_sent(pipe, result))
+
+    def also(pipe: redis.client.Pipeline) -> None:
+        rt.origins.remember_into(pipe, request, delivery.backend)
+        if on_sent is not None:
+            on_sent(pipe, result)
+
     rt.claims.complete(job_id, {"result": result}, also=also)
     return result
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
+import redis
 from celery import Task
 
 from producer.lanes import (
@@ -30,7 +31,7 @@ from producer.redaction import mask_number, redact_kwargs
 from producer.requests import VerifyRequest
 from worker import campaign_hooks, sending
 from worker.app import app, settings
-from worker.gateway import Permanent, Transient
+from worker.gateways import Permanent, Transient
 from worker.ratelimit import Bucket
 from worker.runtime import Runtime, runtime
 
@@ -134,6 +135,22 @@ class OtpTask(Task):
             return sending.take_capacity(self.rt, buckets, attempt, fail_open=fail_open).waited
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def origin(self, request: VerifyRequest) -> str:
+        """The backend that sent this code (worker/code_origins.py); Redis trouble
+        reschedules rather than guess."""
+        default = self.rt.settings.backend
+        with self.rescheduling():
+            try:
+                return self.rt.origins.backend_for(request, default)
+            except redis.RedisError:
+                raise sending.Again(
+                    1.0,
+                    Retrying("code origin unavailable"),
+                    calls=self._count(CALLS_HEADER),
+                    failures=self._count(FAILURES_HEADER),
+                ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def admit(self, check: Callable[[], None]) -> None:
         """Abuse limits (worker/abuse.py); Redis trouble reschedules."""
         with self.rescheduling():
@@ -172,8 +189,9 @@ def verify(self: OtpTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
     if claim.outcome is not None:
         return sending.replay(claim.outcome)
     calls = self._count(CALLS_HEADER) + 1
+    gateway = self.rt.gateway_for(self.origin(request))
     try:
-        valid = self.rt.gateway.verify(request)
+        valid = gateway.verify(request)
     except Transient as error:
         self.rt.claims.release(job_id)
         self.retry_or_give_up(error, buckets, calls=calls)

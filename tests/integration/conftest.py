@@ -18,6 +18,8 @@ from sandbox import PinpointSandbox
 from tests.conftest import APP_ID
 
 ORIGINATION = "+18005550100"
+#: The Notify code configuration every test sandbox knows (sandbox's default).
+NOTIFY_CONFIGURATION = "otpq-sandbox"
 #: Every test stack seals OTPs and hashes key names with this session's own secrets.
 OTP_KEY = generate_key()
 HASH_KEY = "test-hash-key-" + generate_key()[:16]
@@ -35,6 +37,9 @@ def worker_env(redis: RedisServer, sandbox: PinpointSandbox, **overrides: str) -
         "PINPOINT_APPLICATION_ID": APP_ID,
         "PINPOINT_ORIGINATION_IDENTITY": ORIGINATION,
         "AWS_ENDPOINT_URL_PINPOINT": sandbox.url,
+        # One sandbox serves both backends; OTPQ_BACKEND picks which the worker uses.
+        "AWS_ENDPOINT_URL_ENDUSERMESSAGING": sandbox.url,
+        "OTPQ_NOTIFY_CONFIGURATION": NOTIFY_CONFIGURATION,
         "AWS_ACCESS_KEY_ID": "sandbox",
         "AWS_SECRET_ACCESS_KEY": "sandbox",
         "AWS_REGION": "us-east-1",

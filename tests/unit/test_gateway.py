@@ -14,7 +14,7 @@ from botocore.validate import ParamValidationDecorator
 
 from producer.requests import SendRequest, VerifyRequest
 from producer.settings import Settings
-from worker.gateway import Permanent, PinpointGateway, Transient
+from worker.gateways import Permanent, PinpointGateway, Transient
 
 APP = "app-1"
 DEST = "+14255550142"

@@ -31,7 +31,7 @@ from producer.requests import VerifyRequest
 from producer.settings import ConfigError, Settings
 from producer.stack.redis_server import free_port
 from worker import metrics
-from worker.gateway import PinpointGateway, Transient
+from worker.gateways import PinpointGateway, Transient
 
 DEST = "+14255550142"
 OTP = "493817"

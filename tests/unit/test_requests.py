@@ -69,7 +69,7 @@ def test_required_send_fields(missing: str) -> None:
 
 
 def test_unknown_field_is_named() -> None:
-    assert refused(SendRequest, **GOOD, channel="SMS").field == "channel"
+    assert refused(SendRequest, **GOOD, medium="SMS").field == "medium"
 
 
 def test_non_mapping_kwargs_refused() -> None:

@@ -13,7 +13,7 @@ from producer.outcomes import Uncertain
 from producer.settings import Settings
 from worker import sending
 from worker.claims import PREFIX, SendClaims
-from worker.gateway import Delivery
+from worker.gateways import Delivery
 from worker.runtime import Runtime
 
 pytest.importorskip("lupa")
@@ -22,6 +22,8 @@ KWARGS = {"destination": "+14255550142", "brand_name": "B", "source": "S"}
 
 
 class Gateway:
+    backend = "pinpoint"
+
     def __init__(self) -> None:
         self.sent: list[str] = []
 
