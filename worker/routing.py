@@ -104,4 +104,3 @@ def _prune_on_start(sender: Any = None, **_: Any) -> None:
             prune_stale_bindings(app, conn.default_channel)
     except Exception as exc:  # never keep a worker from serving over housekeeping
         log.warning("could not check exchange bindings: %s", type(exc).__name__)
-
