@@ -75,7 +75,9 @@ def add_commands(commands: Any) -> None:
     cancel = sub.add_parser(
         "cancel",
         help="stop every row not yet sent",
-        description="Rows not yet sent end as 'cancelled' when a worker reaches them.",
+        description="No row that has not reached AWS is sent after this returns; it waits "
+        "(bounded) for the rows already at AWS. Rows not yet sent end as 'cancelled' "
+        "when a worker reaches them.",
     )
     cancel.add_argument("campaign_id")
     cancel.add_argument("--json", action="store_true", help="print JSON")
@@ -185,9 +187,15 @@ def _cancel(client: OtpClient, args: argparse.Namespace) -> int:
         print(json.dumps(status.to_dict(), sort_keys=True))
     else:
         print(
-            f"cancelled {status.campaign_id}: {status.queued:,} rows not yet sent will end "
-            "as cancelled as workers reach them"
+            f"cancelled {status.campaign_id}: no row that had not reached AWS will be sent; "
+            f"{status.queued:,} rows not yet ended will end as cancelled as workers reach them"
         )
+        if status.in_flight:
+            print(
+                f"otpq: {status.in_flight:,} rows were still at AWS when the wait for them "
+                "ended; each is sent at most once and ends sent or failed",
+                file=sys.stderr,
+            )
     return EXIT_OK
 
 
