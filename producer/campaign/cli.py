@@ -11,7 +11,9 @@ import contextlib
 import json
 import os
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from producer.campaign.budget import CampaignRefused
@@ -205,11 +207,12 @@ def _export(client: OtpClient, args: argparse.Namespace) -> int:
         campaigns.status(args.campaign_id)
         if args.out == "-":
             written = campaigns.export(args.campaign_id, sys.stdout, unmasked=args.unmasked)
+        elif args.unmasked:
+            written = _export_private(campaigns, args.campaign_id, args.out)
         else:
-            mode = 0o600 if args.unmasked else 0o644
-            fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+            fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             with open(fd, "w", newline="", encoding="utf-8") as out:
-                written = campaigns.export(args.campaign_id, out, unmasked=args.unmasked)
+                written = campaigns.export(args.campaign_id, out, unmasked=False)
     except UnknownCampaign as exc:
         print(f"otpq: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -217,6 +220,25 @@ def _export(client: OtpClient, args: argparse.Namespace) -> int:
         campaigns.close()
     print(f"wrote {written:,} rows to {args.out}", file=sys.stderr)
     return EXIT_OK
+
+
+def _export_private(campaigns: Campaigns, campaign: str, path: str) -> int:
+    """Full numbers go into a new file created 0600 beside `path`, renamed over it once
+    written: an existing file's mode (or an open reader of it) never sees them. A path
+    that is not a regular file (a pipe, a terminal) is written as it is."""
+    target = Path(path)
+    if target.exists() and not target.is_file():
+        with open(target, "w", newline="", encoding="utf-8") as out:
+            return campaigns.export(campaign, out, unmasked=True)
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with open(fd, "w", newline="", encoding="utf-8") as out:
+            written = campaigns.export(campaign, out, unmasked=True)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return written
 
 
 def summary(status: CampaignStatus) -> str:
