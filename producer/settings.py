@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import math
 import os
 from collections.abc import Mapping
@@ -49,6 +50,9 @@ DEFAULT_MAX_CAPACITY_WAIT = 10.0
 DEFAULT_RESTORE_INTERVAL = 5.0
 #: Port of the worker's own Prometheus endpoint (OTPQ_METRICS_PORT); None = not served.
 DEFAULT_METRICS_PORT: int | None = None
+#: Address it listens on (OTPQ_METRICS_ADDR): this host only, unless told otherwise. The
+#: endpoint has no authentication; "0.0.0.0" or "::" open it to every interface.
+DEFAULT_METRICS_ADDR = "127.0.0.1"
 
 # -- abuse limits and secrets (docs/security.md) ----------------------------------
 #: Sends per destination: at most 5 in 15 minutes and 10 a day ("LIMIT/SECONDS, ...").
@@ -102,6 +106,16 @@ def _port(env: Mapping[str, str], name: str, default: int | None) -> int | None:
     if not raw.isdigit() or not 1 <= int(raw) <= 65535:
         raise ConfigError(f"{name} must be a TCP port from 1 to 65535, got {raw[:20]!r}")
     return int(raw)
+
+
+def _ip_address(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        return str(ipaddress.ip_address(raw))
+    except ValueError:
+        raise ConfigError(f"{name} must be an IP address, got {raw[:40]!r}") from None
 
 
 def _optional_int(env: Mapping[str, str], name: str) -> int | None:
@@ -260,6 +274,8 @@ class Settings:
     idempotency_ttl: float = DEFAULT_IDEMPOTENCY_TTL
     #: OTPQ_METRICS_PORT: where each worker serves otpq's Prometheus metrics (unset = off).
     metrics_port: int | None = DEFAULT_METRICS_PORT
+    #: OTPQ_METRICS_ADDR: the IP address that endpoint listens on.
+    metrics_addr: str = DEFAULT_METRICS_ADDR
     #: OTPQ_DAILY_SEND_CAP: checked (and reserved) when a campaign starts.
     daily_send_cap: int | None = DEFAULT_DAILY_SEND_CAP
     campaign_ttl: float = DEFAULT_CAMPAIGN_TTL
@@ -300,6 +316,7 @@ class Settings:
             redis_keyfile=env.get("OTPQ_REDIS_KEYFILE") or None,
             **_abuse_settings(env),
             metrics_port=_port(env, "OTPQ_METRICS_PORT", DEFAULT_METRICS_PORT),
+            metrics_addr=_ip_address(env, "OTPQ_METRICS_ADDR", DEFAULT_METRICS_ADDR),
             daily_send_cap=_optional_int(env, "OTPQ_DAILY_SEND_CAP"),
             campaign_ttl=_number(env, "OTPQ_CAMPAIGN_TTL", DEFAULT_CAMPAIGN_TTL, minimum=3600),
             batch_concurrency=int(
