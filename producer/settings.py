@@ -118,6 +118,15 @@ def _ip_address(env: Mapping[str, str], name: str, default: str) -> str:
         raise ConfigError(f"{name} must be an IP address, got {raw[:40]!r}") from None
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be 1 or 0, got {raw[:20]!r}")
+
+
 def _optional_int(env: Mapping[str, str], name: str) -> int | None:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -261,6 +270,9 @@ class Settings:
     redis_keyfile: str | None = None
     #: OTPQ_OTP_KEYS: Fernet keys; the first seals OTPs in messages, all of them open.
     otp_keys: tuple[str, ...] = ()
+    #: OTPQ_ALLOW_PLAINTEXT_OTP=1: let `OtpClient.verify` queue codes unsealed when
+    #: OTPQ_OTP_KEYS is unset (a local experiment); otherwise it refuses (ConfigError).
+    allow_plaintext_otp: bool = False
     #: OTPQ_HASH_KEY: HMAC secret that turns numbers into Redis key names.
     hash_key: str | None = None
     #: OTPQ_DESTINATION_SENDS: ((limit, seconds), ...) per destination.
@@ -345,6 +357,7 @@ def _abuse_settings(env: Mapping[str, str]) -> dict[str, object]:
     """The secrets and abuse limits (docs/security.md), kept apart from the rest."""
     return {
         "otp_keys": _fernet_keys(env, "OTPQ_OTP_KEYS"),
+        "allow_plaintext_otp": _flag(env, "OTPQ_ALLOW_PLAINTEXT_OTP"),
         "hash_key": _secret(env, "OTPQ_HASH_KEY", HASH_KEY_MIN),
         "destination_sends": _budgets(env, "OTPQ_DESTINATION_SENDS", DEFAULT_DESTINATION_SENDS),
         "verify_failures": _budgets(env, "OTPQ_VERIFY_FAILURES", DEFAULT_VERIFY_FAILURES),
