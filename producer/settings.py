@@ -57,8 +57,13 @@ DEFAULT_METRICS_ADDR = "127.0.0.1"
 # -- abuse limits and secrets (docs/security.md) ----------------------------------
 #: Sends per destination: at most 5 in 15 minutes and 10 a day ("LIMIT/SECONDS, ...").
 DEFAULT_DESTINATION_SENDS = "5/900,10/86400"
-#: Failed verifies per destination across all its codes before it is `locked`.
-DEFAULT_VERIFY_FAILURES = "10/86400"
+#: Wrong codes per destination and reference before it is `locked`. A fresh code sent
+#: to them clears the count, so a stranger's guesses cost the real user one resend, not
+#: a day; the window outlives the longest code (60 min).
+DEFAULT_VERIFY_FAILURES = "5/3600"
+#: After the second wrong code, each verify of that destination and reference waits
+#: this many seconds after the previous one, doubling each time (0 = no backoff).
+DEFAULT_VERIFY_BACKOFF = 1.0
 #: A second send for the same destination and reference within this many seconds
 #: returns the first job instead of texting again (0 = off).
 DEFAULT_RESEND_COOLDOWN = 30.0
@@ -277,8 +282,11 @@ class Settings:
     hash_key: str | None = None
     #: OTPQ_DESTINATION_SENDS: ((limit, seconds), ...) per destination.
     destination_sends: tuple[tuple[int, float], ...] = parse_budgets(DEFAULT_DESTINATION_SENDS)
-    #: OTPQ_VERIFY_FAILURES: ((limit, seconds), ...) failed verifies per destination.
+    #: OTPQ_VERIFY_FAILURES: ((limit, seconds), ...) wrong codes per destination and
+    #: reference, cleared by a fresh code.
     verify_failures: tuple[tuple[int, float], ...] = parse_budgets(DEFAULT_VERIFY_FAILURES)
+    #: OTPQ_VERIFY_BACKOFF: first wait (s) between wrong codes, doubling (0 = off).
+    verify_backoff: float = DEFAULT_VERIFY_BACKOFF
     #: OTPQ_ALLOWED_COUNTRIES / OTPQ_DENIED_COUNTRIES: region codes (US, CA, ...).
     allowed_countries: frozenset[str] = frozenset()
     denied_countries: frozenset[str] = frozenset()
@@ -361,6 +369,7 @@ def _abuse_settings(env: Mapping[str, str]) -> dict[str, object]:
         "hash_key": _secret(env, "OTPQ_HASH_KEY", HASH_KEY_MIN),
         "destination_sends": _budgets(env, "OTPQ_DESTINATION_SENDS", DEFAULT_DESTINATION_SENDS),
         "verify_failures": _budgets(env, "OTPQ_VERIFY_FAILURES", DEFAULT_VERIFY_FAILURES),
+        "verify_backoff": _number(env, "OTPQ_VERIFY_BACKOFF", DEFAULT_VERIFY_BACKOFF),
         "allowed_countries": _countries(env, "OTPQ_ALLOWED_COUNTRIES"),
         "denied_countries": _countries(env, "OTPQ_DENIED_COUNTRIES"),
         "resend_cooldown": _number(env, "OTPQ_RESEND_COOLDOWN", DEFAULT_RESEND_COOLDOWN),

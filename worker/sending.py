@@ -29,6 +29,7 @@ from producer.outcomes import (
     reason_of,
 )
 from producer.redaction import mask_number
+from producer.refid import generate_ref_id
 from producer.requests import SendRequest, VerifyRequest
 from worker import campaign_hooks, metrics
 from worker.abuse import AbuseUnavailable
@@ -209,7 +210,12 @@ def send(
         "destination": mask_number(request.destination),
         "attempts": calls,
     }
-    also = None if on_sent is None else (lambda pipe: on_sent(pipe, result))
+
+    def also(pipe: redis.client.Pipeline) -> None:
+        rt.abuse.code_sent_into(pipe, request)
+        if on_sent is not None:
+            on_sent(pipe, result)
+
     rt.claims.complete(job_id, {"result": result}, also=also, campaign=campaign)
     return result
 
@@ -236,7 +242,10 @@ def refund(
     if isinstance(exc, InvalidRequest):
         return  # refused before any slot was taken
     if task == VERIFY_TASK:
-        rt.abuse.refund_verify(destination, job_id)
+        reference = kwargs.get("reference_id") or generate_ref_id(
+            destination, str(kwargs.get("brand_name", "")), str(kwargs.get("source", ""))
+        )
+        rt.abuse.refund_verify(destination, str(reference), job_id)
     elif isinstance(exc, PinpointRejected) or (
         isinstance(exc, JobExpired | ResendCooldown | Cancelled) and calls_before == 0
     ):
