@@ -470,20 +470,21 @@ class Campaigns:
         Setting the mark is enough for the rows not yet claimed: a worker checks it in the
         same atomic step that claims a row (worker/ratelimit/script.py), so no row claims
         after this. Rows claimed before it are in the campaign's in-flight register until
-        their outcome is recorded; this returns once none is left, or after `wait`
-        seconds (default `cancel_bound`: one AWS call's timeouts plus margin, after which
-        a claim's holder is presumed dead). `in_flight` on the status returned counts
-        the rows still at AWS then (0 unless the wait ran out). Rows not yet reached end
-        `cancelled` as workers reach them. A cancelled campaign cannot be restarted."""
+        their outcome is recorded; this returns once none claimed within `cancel_bound`
+        (one AWS call's timeouts plus margin: an older claim's call is over, or its worker
+        died) is left, or after `wait` seconds if that is shorter. `in_flight` on the
+        status returned counts the rows whose outcome is still not recorded then: 0
+        normally; otherwise each reached AWS at most once and ends sent, failed or
+        `uncertain`. Rows not yet reached end `cancelled` as workers reach them. A
+        cancelled campaign cannot be restarted."""
         self.status(campaign)
         bound = cancel_bound(self.settings)
-        give_up = time.monotonic() + (bound if wait is None else wait)
+        give_up = time.monotonic() + (bound if wait is None else min(wait, bound))
         with _redis_errors():
             self.ledger.cancel(campaign)
-            while (left := self.ledger.in_flight(campaign, bound)) and (
-                time.monotonic() < give_up
-            ):
+            while self.ledger.in_flight(campaign, bound) and time.monotonic() < give_up:
                 time.sleep(CANCEL_POLL)
+            left = self.ledger.in_flight(campaign)
         return dataclasses.replace(self.status(campaign), in_flight=left)
 
     def export(self, campaign: str, out: IO[str], *, unmasked: bool = False) -> int:

@@ -194,8 +194,9 @@ def _cancel(client: OtpClient, args: argparse.Namespace) -> int:
         )
         if status.in_flight:
             print(
-                f"otpq: {status.in_flight:,} rows were still at AWS when the wait for them "
-                "ended; each is sent at most once and ends sent or failed",
+                f"otpq: {status.in_flight:,} rows reached AWS but their outcome was not "
+                "recorded when the wait for them ended (a worker may have died mid-call); "
+                "each was sent at most once and ends sent, failed or uncertain",
                 file=sys.stderr,
             )
     return EXIT_OK

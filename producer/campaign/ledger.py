@@ -289,9 +289,12 @@ class Ledger:
     def cancel(self, campaign: str) -> None:
         self.redis.hsetnx(meta_key(campaign), CANCELLED_FIELD, f"{time.time():.3f}")
 
-    def in_flight(self, campaign: str, younger_than: float) -> int:
-        """Rows claimed (so possibly at AWS) and not yet ended, claimed less than
-        `younger_than` seconds ago by the server's clock: an older claim's holder died."""
+    def in_flight(self, campaign: str, younger_than: float | None = None) -> int:
+        """Rows claimed (so possibly at AWS) whose outcome is not recorded yet; with
+        `younger_than`, only those claimed less than that many seconds ago by the
+        server's clock (an older claim's holder is past its call's timeouts, or died)."""
+        if younger_than is None:
+            return int(self.redis.zcard(inflight_key(campaign)))
         seconds, micros = self.redis.time()
         since = seconds + micros / 1e6 - younger_than
         return int(self.redis.zcount(inflight_key(campaign), since, "+inf"))
