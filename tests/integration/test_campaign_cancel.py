@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -47,11 +48,15 @@ def campaigns(env: dict[str, str]) -> Iterator[Campaigns]:
 
 @pytest.mark.parametrize("batch_size", [1, 50], ids=["sends", "batches"])
 def test_no_row_is_sent_after_cancel_returns(
-    env: dict[str, str], campaigns: Campaigns, pinpoint: SandboxControl, batch_size: int
+    env: dict[str, str],
+    campaigns: Campaigns,
+    pinpoint: SandboxControl,
+    batch_size: int,
+    tmp_path: Path,
 ) -> None:
     pinpoint.set_faults(latency_ms=300)
     rows = [{"destination": f"+1425557{i:04d}"} for i in range(ROWS)]
-    with WorkerProcess(env, name=f"cancel-{batch_size}"):
+    with WorkerProcess(env, name=f"cancel-{batch_size}", log_path=tmp_path / "worker.log"):
         report = campaigns.start(
             rows, brand_name="ExampleCorp", source="CancelIT", name=f"cancel-{batch_size}",
             batch_size=batch_size,

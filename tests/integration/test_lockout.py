@@ -30,9 +30,12 @@ GUESSES = 12
 
 
 @pytest.fixture(scope="module")
-def env(redis_server: RedisServer, sandbox: PinpointSandbox) -> Iterator[dict[str, str]]:
+def env(
+    redis_server: RedisServer, sandbox: PinpointSandbox, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
     env = worker_env(redis_server, sandbox, **LIMITS)
-    with WorkerProcess(env, name="lockout"):
+    log = tmp_path_factory.mktemp("lockout") / "worker.log"
+    with WorkerProcess(env, name="lockout", log_path=log):
         yield env
 
 
