@@ -93,7 +93,9 @@ class OtpClient:
     def __init__(self, settings: Settings | None = None, *, app: Celery | None = None) -> None:
         self.settings = settings or Settings.from_env()
         self.app = app or make_app(self.settings)
-        self.sealer = Sealer(self.settings.otp_keys)
+        self.sealer = Sealer(
+            self.settings.otp_keys, plaintext_allowed=self.settings.allow_plaintext_otp
+        )
         self.guards = Guards(self.settings, self._redis)
 
     @classmethod

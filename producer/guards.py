@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import math
 import re
 import secrets
 from collections.abc import Callable
@@ -108,6 +109,19 @@ def first_wins(client: redis.Redis, key: str, job_id: str, ttl: float) -> str | 
             holder = held.decode() if isinstance(held, bytes) else str(held)
             return None if holder == job_id else holder
     return None
+
+
+def for_humans(seconds: float) -> str:
+    """A wait as people read it: ``45 s``, ``12 min 5 s``, ``23 h 59 min`` (rounded up:
+    never "0 s" while something still waits)."""
+    total = max(1, math.ceil(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if minutes:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    return f"{secs} s"
 
 
 def check_idempotency_key(value: object) -> str:

@@ -98,8 +98,8 @@ class DestinationBlocked(InvalidRequest):
 
 
 class DestinationLocked(OtpqError):
-    """Too many failed verifies for this destination, across all its codes
-    (OTPQ_VERIFY_FAILURES): somebody may be guessing."""
+    """Too many wrong codes for this destination and reference (OTPQ_VERIFY_FAILURES,
+    OTPQ_VERIFY_BACKOFF): somebody may be guessing. A fresh code lifts it."""
 
     reason = "locked"
 

@@ -7,8 +7,10 @@ validation. Keys come from OTPQ_OTP_KEYS: the first one seals, every one opens
 (MultiFernet), so a key is rotated without losing queued jobs (docs/security.md).
 
 A plain digit string still works: callers that enqueue by name from another codebase
-send the code as the contract describes. A producer without a key sends plaintext,
-with one warning per process.
+send the code as the contract describes. Our own producer (`OtpClient.verify`) refuses
+to send a code unsealed: without OTPQ_OTP_KEYS it raises ConfigError, unless
+OTPQ_ALLOW_PLAINTEXT_OTP=1 says plaintext is meant (then it warns once per process).
+`otpq up` always has keys; the worker's side opens whatever it is given.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from producer.outcomes import InvalidRequest
+from producer.settings import ConfigError
 
 #: Marks a sealed value; the version names the scheme (Fernet), should it ever change.
 PREFIX = "enc:v1:"
@@ -43,8 +46,10 @@ def is_sealed(value: object) -> bool:
 class Sealer:
     """Seals and opens the secret fields of task kwargs with OTPQ_OTP_KEYS."""
 
-    def __init__(self, keys: Sequence[str]) -> None:
+    def __init__(self, keys: Sequence[str], *, plaintext_allowed: bool = True) -> None:
         self._fernet = MultiFernet([Fernet(k) for k in keys]) if keys else None
+        #: Whether `seal` may hand a value back unsealed when there is no key.
+        self.plaintext_allowed = plaintext_allowed
 
     @property
     def enabled(self) -> bool:
@@ -52,6 +57,12 @@ class Sealer:
 
     def seal(self, value: str) -> str:
         if self._fernet is None:
+            if not self.plaintext_allowed:
+                raise ConfigError(
+                    "OTPQ_OTP_KEYS is not set: the code would sit in Redis in plaintext; "
+                    "set OTPQ_OTP_KEYS to the workers' keys (or OTPQ_ALLOW_PLAINTEXT_OTP=1 "
+                    "to accept plaintext; see docs/security.md)"
+                )
             global _warned_unsealed
             if not _warned_unsealed:
                 _warned_unsealed = True

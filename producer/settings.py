@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import math
 import os
 from collections.abc import Mapping
@@ -52,12 +53,20 @@ DEFAULT_MAX_CAPACITY_WAIT = 10.0
 DEFAULT_RESTORE_INTERVAL = 5.0
 #: Port of the worker's own Prometheus endpoint (OTPQ_METRICS_PORT); None = not served.
 DEFAULT_METRICS_PORT: int | None = None
+#: Address it listens on (OTPQ_METRICS_ADDR): this host only, unless told otherwise. The
+#: endpoint has no authentication; "0.0.0.0" or "::" open it to every interface.
+DEFAULT_METRICS_ADDR = "127.0.0.1"
 
 # -- abuse limits and secrets (docs/security.md) ----------------------------------
 #: Sends per destination: at most 5 in 15 minutes and 10 a day ("LIMIT/SECONDS, ...").
 DEFAULT_DESTINATION_SENDS = "5/900,10/86400"
-#: Failed verifies per destination across all its codes before it is `locked`.
-DEFAULT_VERIFY_FAILURES = "10/86400"
+#: Wrong codes per destination and reference before it is `locked`. A fresh code sent
+#: to them clears the count, so a stranger's guesses cost the real user one resend, not
+#: a day; the window outlives the longest code (60 min).
+DEFAULT_VERIFY_FAILURES = "5/3600"
+#: After the second wrong code, each verify of that destination and reference waits
+#: this many seconds after the previous one, doubling each time (0 = no backoff).
+DEFAULT_VERIFY_BACKOFF = 1.0
 #: A second send for the same destination and reference within this many seconds
 #: returns the first job instead of texting again (0 = off).
 DEFAULT_RESEND_COOLDOWN = 30.0
@@ -105,6 +114,25 @@ def _port(env: Mapping[str, str], name: str, default: int | None) -> int | None:
     if not raw.isdigit() or not 1 <= int(raw) <= 65535:
         raise ConfigError(f"{name} must be a TCP port from 1 to 65535, got {raw[:20]!r}")
     return int(raw)
+
+
+def _ip_address(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        return str(ipaddress.ip_address(raw))
+    except ValueError:
+        raise ConfigError(f"{name} must be an IP address, got {raw[:40]!r}") from None
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name} must be 1 or 0, got {raw[:20]!r}")
 
 
 def _optional_int(env: Mapping[str, str], name: str) -> int | None:
@@ -264,12 +292,18 @@ class Settings:
     redis_keyfile: str | None = None
     #: OTPQ_OTP_KEYS: Fernet keys; the first seals OTPs in messages, all of them open.
     otp_keys: tuple[str, ...] = ()
+    #: OTPQ_ALLOW_PLAINTEXT_OTP=1: let `OtpClient.verify` queue codes unsealed when
+    #: OTPQ_OTP_KEYS is unset (a local experiment); otherwise it refuses (ConfigError).
+    allow_plaintext_otp: bool = False
     #: OTPQ_HASH_KEY: HMAC secret that turns numbers into Redis key names.
     hash_key: str | None = None
     #: OTPQ_DESTINATION_SENDS: ((limit, seconds), ...) per destination.
     destination_sends: tuple[tuple[int, float], ...] = parse_budgets(DEFAULT_DESTINATION_SENDS)
-    #: OTPQ_VERIFY_FAILURES: ((limit, seconds), ...) failed verifies per destination.
+    #: OTPQ_VERIFY_FAILURES: ((limit, seconds), ...) wrong codes per destination and
+    #: reference, cleared by a fresh code.
     verify_failures: tuple[tuple[int, float], ...] = parse_budgets(DEFAULT_VERIFY_FAILURES)
+    #: OTPQ_VERIFY_BACKOFF: first wait (s) between wrong codes, doubling (0 = off).
+    verify_backoff: float = DEFAULT_VERIFY_BACKOFF
     #: OTPQ_ALLOWED_COUNTRIES / OTPQ_DENIED_COUNTRIES: region codes (US, CA, ...).
     allowed_countries: frozenset[str] = frozenset()
     denied_countries: frozenset[str] = frozenset()
@@ -277,6 +311,8 @@ class Settings:
     idempotency_ttl: float = DEFAULT_IDEMPOTENCY_TTL
     #: OTPQ_METRICS_PORT: where each worker serves otpq's Prometheus metrics (unset = off).
     metrics_port: int | None = DEFAULT_METRICS_PORT
+    #: OTPQ_METRICS_ADDR: the IP address that endpoint listens on.
+    metrics_addr: str = DEFAULT_METRICS_ADDR
     #: OTPQ_DAILY_SEND_CAP: checked (and reserved) when a campaign starts.
     daily_send_cap: int | None = DEFAULT_DAILY_SEND_CAP
     campaign_ttl: float = DEFAULT_CAMPAIGN_TTL
@@ -323,6 +359,7 @@ class Settings:
             redis_keyfile=env.get("OTPQ_REDIS_KEYFILE") or None,
             **_abuse_settings(env),
             metrics_port=_port(env, "OTPQ_METRICS_PORT", DEFAULT_METRICS_PORT),
+            metrics_addr=_ip_address(env, "OTPQ_METRICS_ADDR", DEFAULT_METRICS_ADDR),
             daily_send_cap=_optional_int(env, "OTPQ_DAILY_SEND_CAP"),
             campaign_ttl=_number(env, "OTPQ_CAMPAIGN_TTL", DEFAULT_CAMPAIGN_TTL, minimum=3600),
             batch_concurrency=int(
@@ -351,9 +388,11 @@ def _abuse_settings(env: Mapping[str, str]) -> dict[str, object]:
     """The secrets and abuse limits (docs/security.md), kept apart from the rest."""
     return {
         "otp_keys": _fernet_keys(env, "OTPQ_OTP_KEYS"),
+        "allow_plaintext_otp": _flag(env, "OTPQ_ALLOW_PLAINTEXT_OTP"),
         "hash_key": _secret(env, "OTPQ_HASH_KEY", HASH_KEY_MIN),
         "destination_sends": _budgets(env, "OTPQ_DESTINATION_SENDS", DEFAULT_DESTINATION_SENDS),
         "verify_failures": _budgets(env, "OTPQ_VERIFY_FAILURES", DEFAULT_VERIFY_FAILURES),
+        "verify_backoff": _number(env, "OTPQ_VERIFY_BACKOFF", DEFAULT_VERIFY_BACKOFF),
         "allowed_countries": _countries(env, "OTPQ_ALLOWED_COUNTRIES"),
         "denied_countries": _countries(env, "OTPQ_DENIED_COUNTRIES"),
         "resend_cooldown": _number(env, "OTPQ_RESEND_COOLDOWN", DEFAULT_RESEND_COOLDOWN),

@@ -9,9 +9,13 @@ an HMAC of the number, producer/guards.py):
 - send budgets, OTPQ_DESTINATION_SENDS → `limited`. A slot is kept only by a send
   that may have reached Pinpoint: it is refunded when the job expires before its
   first call or Pinpoint refuses it permanently (no SMS, no charge);
-- failed verifies across codes, OTPQ_VERIFY_FAILURES → `locked`. A verify takes a
-  slot when admitted (so parallel guesses cannot overshoot), keeps it if the code
-  was wrong, gives it back if nothing was verified, and a correct code clears them.
+- wrong codes per destination *and reference*, OTPQ_VERIFY_FAILURES → `locked`, with
+  an exponential backoff between guesses (OTPQ_VERIFY_BACKOFF). A verify takes a slot
+  when admitted (so parallel guesses cannot overshoot), keeps it if the code was
+  wrong, gives it back if nothing was verified; a correct code clears them, and so
+  does a fresh code sent to that destination and reference. So a stranger's guesses
+  are bounded (OTPQ_VERIFY_FAILURES per code, and codes per day by the send budgets),
+  and cost the real user at most a resend: never a day's lockout.
 
 Redis trouble raises AbuseUnavailable: the task retries shortly rather than send
 unchecked.
@@ -26,12 +30,12 @@ from functools import cached_property
 
 import redis
 
-from producer.guards import KeyHasher, check_country
+from producer.guards import KeyHasher, check_country, for_humans
 from producer.outcomes import DestinationLimited, DestinationLocked, ResendCooldown
 from producer.requests import SendRequest, VerifyRequest
 from producer.settings import Settings
 from worker.autopipe import AutoPipeline
-from worker.budgets import SlidingWindows
+from worker.budgets import Backoff, SlidingWindows
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +61,10 @@ class Abuse:
     def sends_key(self, destination: str) -> str:
         return self.hasher.number_key("sends", destination)
 
-    def failures_key(self, destination: str) -> str:
-        return self.hasher.number_key("fails", destination)
+    def failures_key(self, destination: str, reference: str) -> str:
+        """Wrong codes are counted per destination and reference id: the scope of one
+        code (a verify names both; AWS checks the code against both)."""
+        return self.hasher.number_key("fails", destination, reference)
 
     def admit_send(self, request: SendRequest, job_id: str) -> None:
         check_country(request.destination, self.settings)
@@ -84,32 +90,50 @@ class Abuse:
         if not verdict.admitted:
             raise DestinationLimited(
                 f"at most {verdict.limit} sends per {verdict.window:g}s to this destination; "
-                f"room again in {verdict.retry_after:.0f}s"
+                f"room again in {for_humans(verdict.retry_after)}"
             )
 
     def admit_verify(self, request: VerifyRequest, job_id: str) -> None:
+        backoff = Backoff(self.settings.verify_backoff)
         try:
             verdict = self.windows.admit(
-                self.failures_key(request.destination), job_id, self.settings.verify_failures
+                self.failures_key(request.destination, request.ref_id),
+                job_id,
+                self.settings.verify_failures,
+                backoff=backoff,
             )
         except redis.RedisError as exc:
             raise AbuseUnavailable(str(exc)) from exc
+        if verdict.backoff:
+            raise DestinationLocked(
+                "wrong codes for this destination and reference; "
+                f"try again in {for_humans(verdict.retry_after)}"
+            )
         if not verdict.admitted:
             raise DestinationLocked(
-                f"{verdict.limit} failed verifies in {verdict.window:g}s for this destination; "
-                f"unlocks in {verdict.retry_after:.0f}s"
+                f"{verdict.limit} wrong codes in {for_humans(verdict.window)} for this "
+                f"destination and reference; a new code unlocks it, or wait "
+                f"{for_humans(verdict.retry_after)}"
             )
 
     def verified(self, request: VerifyRequest, *, valid: bool) -> None:
-        """A correct code clears the destination's failures; a wrong one keeps its slot."""
+        """A correct code clears its failures; a wrong one keeps its slot."""
         if valid:
-            _quietly(lambda: self.redis.delete(self.failures_key(request.destination)))
+            key = self.failures_key(request.destination, request.ref_id)
+            _quietly(lambda: self.redis.delete(key))
+
+    def code_sent_into(self, pipe: redis.client.Pipeline, request: SendRequest) -> None:
+        """A fresh code went out: the wrong guesses made against the last one no longer
+        count (queued on the pipeline that records the send's outcome)."""
+        if self.settings.verify_failures:
+            pipe.delete(self.failures_key(request.destination, request.ref_id))
 
     def refund_send(self, destination: str, job_id: str) -> None:
         _quietly(lambda: self.windows.refund(self.sends_key(destination), job_id))
 
-    def refund_verify(self, destination: str, job_id: str) -> None:
-        _quietly(lambda: self.windows.refund(self.failures_key(destination), job_id))
+    def refund_verify(self, destination: str, reference: str, job_id: str) -> None:
+        key = self.failures_key(destination, reference)
+        _quietly(lambda: self.windows.refund(key, job_id))
 
 
 def _quietly(call: Callable[[], object]) -> None:

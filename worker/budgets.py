@@ -24,10 +24,11 @@ import redis
 from worker.autopipe import AutoPipeline
 
 #: KEYS[1] the set, KEYS[2] a resend-cooldown key; ARGV: job id, now, the cooldown in
-#: ms (0: none), then LIMIT, WINDOW pairs, longest window last.
-#: Returns {1} when admitted, {2, holder} when another job holds the cooldown, else
-#: {0, limit, window, retry_after} as strings (a Lua number returned to Redis would be
-#: truncated to an integer).
+#: ms (0: none), the backoff's first wait in s (0: none), the members it lets through
+#: without a wait, its longest wait in s, then LIMIT, WINDOW pairs, longest window last.
+#: Returns {1} when admitted, {2, holder} when another job holds the cooldown,
+#: {3, retry_after} when the backoff says not yet, else {0, limit, window, retry_after}
+#: as strings (a Lua number returned to Redis would be truncated to an integer).
 SOURCE = r"""
 local key, member, now = KEYS[1], ARGV[1], tonumber(ARGV[2])
 local cooldown = tonumber(ARGV[3])
@@ -40,11 +41,22 @@ if cooldown > 0 then
     return {2, holder}
   end
 end
-if #ARGV < 5 then return {1} end
+if #ARGV < 8 then return {1} end
 local longest = tonumber(ARGV[#ARGV])
 redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%.17g', now - longest))
 if redis.call('ZSCORE', key, member) then return {1} end
-for i = 4, #ARGV, 2 do
+local base, free, cap = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+if base > 0 then
+  -- Exponential backoff: past `free` members, each waits base * 2^(n - free) after the
+  -- newest one, at most `cap`.
+  local used = redis.call('ZCARD', key)
+  if used >= free then
+    local newest = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+    local retry = tonumber(newest[2]) + math.min(cap, base * 2 ^ (used - free)) - now
+    if retry > 0 then return {3, string.format('%.17g', retry)} end
+  end
+end
+for i = 7, #ARGV, 2 do
   local limit, window = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
   -- A member counts while it is younger than the window: score > now - window.
   local since = '(' .. string.format('%.17g', now - window)
@@ -72,6 +84,18 @@ class Verdict:
     retry_after: float = 0.0
     #: When refused by a resend cooldown: the job that holds it.
     cooldown_holder: str | None = None
+    #: When refused by the backoff (retry_after says when it lets the next one in).
+    backoff: bool = False
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Past `free` members in the window, each waits `first * 2^(n - free)` seconds (at
+    most `cap`) after the newest: guesses slow down exponentially, nobody is shut out."""
+
+    first: float
+    free: int = 2
+    cap: float = 300.0
 
 
 class SlidingWindows:
@@ -88,12 +112,14 @@ class SlidingWindows:
         now: float | None = None,
         *,
         cooldown: tuple[str, float] | None = None,
+        backoff: Backoff | None = None,
     ) -> Verdict:
         """Admit `member` unless a budget is used up. `budgets` is ((limit, seconds), ...).
 
         `cooldown` (key, seconds): first refuse it if another job sent to the same
         destination and reference within that time (producer/guards.py `first_wins`),
-        in the same round trip."""
+        in the same round trip. `backoff`: also refuse until the newest member is old
+        enough (needs a budget: the window bounds what is counted)."""
         # Without a cooldown the script never reads KEYS[2]; it is named all the same.
         cooldown_key, cooldown_ms = key + ":no-cooldown", 0
         if cooldown is not None:
@@ -102,6 +128,10 @@ class SlidingWindows:
             return Verdict(True)
         ordered = sorted(budgets, key=lambda b: b[1])
         args: list[str | float] = [member, repr(time.time() if now is None else now), cooldown_ms]
+        if backoff is not None and backoff.first > 0:
+            args += [repr(float(backoff.first)), str(backoff.free), repr(float(backoff.cap))]
+        else:
+            args += ["0", "0", "0"]
         for limit, window in ordered:
             args += [str(limit), repr(float(window))]
         reply = self._autopipe.script(self._script, [key, cooldown_key], args)
@@ -110,6 +140,8 @@ class SlidingWindows:
         if int(reply[0]) == 2:
             holder = reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1])
             return Verdict(False, cooldown_holder=holder)
+        if int(reply[0]) == 3:
+            return Verdict(False, retry_after=float(reply[1]), backoff=True)
         return Verdict(
             False, limit=int(reply[1]), window=float(reply[2]), retry_after=float(reply[3])
         )

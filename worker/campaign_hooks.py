@@ -56,12 +56,14 @@ def campaign_of(request: Any) -> str | None:
 def raise_if_cancelled(task: Task) -> None:
     """Called by otp.send before it takes capacity and claims: one Redis lookup, and only
     for campaign jobs. If Redis cannot answer, the send goes on to the limiter, which
-    fails closed."""
+    fails closed and checks the cancel mark again with the claim."""
     raise_if_campaign_cancelled(campaign_of(task.request))
 
 
-#: How long a process trusts a "not cancelled" answer: a cancel stops every row that
-#: starts later than this after it, and a busy campaign is not asked once per row.
+#: How long a process trusts a "not cancelled" answer to this early check. The check is
+#: only a shortcut (a cancelled row skips the abuse limits and the limiter); what stops
+#: a cancelled campaign's rows is the check made with each row's claim, in the
+#: limiter's script (worker/sending.py), which no cache delays.
 CANCEL_CHECK_TTL = 0.5
 
 _running: dict[str, float] = {}  # campaign id → when it was last seen not cancelled

@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 
 import redis
 
+from producer.campaign.ledger import CANCELLED_FIELD, inflight_key, meta_key
 from producer.lanes import CLAIM_PREFIX, INFLIGHT
 from producer.settings import Settings
 from worker.autopipe import AutoPipeline
@@ -107,9 +108,19 @@ class SendClaims:
                 time.sleep(pause)
                 pause = min(pause * 2, OUTAGE_BACKOFF_CAP)
 
-    def mark(self, job_id: str) -> Mark:
-        """The claim as the rate limiter sets it: with the token, if no claim exists."""
-        return Mark(PREFIX + job_id, INFLIGHT, self.ttl)
+    def mark(self, job_id: str, campaign: str | None = None) -> Mark:
+        """The claim as the rate limiter sets it: with the token, if no claim exists. A
+        campaign row's claim is also refused once its campaign is cancelled, and joins the
+        campaign's in-flight register until `complete` or `release` (its cancel waits)."""
+        if campaign is None:
+            return Mark(PREFIX + job_id, INFLIGHT, self.ttl)
+        return Mark(
+            PREFIX + job_id,
+            INFLIGHT,
+            self.ttl,
+            stop=(meta_key(campaign), CANCELLED_FIELD),
+            register=inflight_key(campaign),
+        )
 
     def claim(self, job_id: str) -> Claim:
         return self._through_outage(lambda: self._claim(job_id))
@@ -156,15 +167,24 @@ class SendClaims:
             return Claim(won=True)
         return claim
 
-    def release(self, job_id: str) -> None:
+    def release(self, job_id: str, campaign: str | None = None) -> None:
         """The attempt failed transiently and sent nothing that counts; allow the next."""
-        self._through_outage(lambda: self.redis.delete(PREFIX + job_id))
+
+        def run() -> None:
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.delete(PREFIX + job_id)
+            if campaign is not None:
+                pipe.zrem(inflight_key(campaign), PREFIX + job_id)
+            pipe.execute()
+
+        self._through_outage(run)
 
     def complete(
         self,
         job_id: str,
         outcome: dict[str, Any],
         also: Callable[[redis.client.Pipeline], None] | None = None,
+        campaign: str | None = None,
     ) -> None:
         """Record the outcome. `also` queues bookkeeping (the stored result, campaign
         counts) on the same pipeline: one round trip for all of it. Only the claim's own
@@ -173,6 +193,8 @@ class SendClaims:
 
         def build(pipe: redis.client.Pipeline) -> None:
             pipe.set(PREFIX + job_id, value, ex=self.ttl)
+            if campaign is not None:
+                pipe.zrem(inflight_key(campaign), PREFIX + job_id)
             if also is not None:
                 also(pipe)
 

@@ -233,7 +233,7 @@ def _on_worker_ready(sender: Any = None, **_: Any) -> None:
             "OTPQ_METRICS_PORT with the prefork pool: tasks run in child processes whose "
             "metrics this server cannot see; set PROMETHEUS_MULTIPROC_DIR or use -P threads"
         )
-    serve(settings.metrics_port, settings)
+    serve(settings.metrics_port, settings, addr=settings.metrics_addr)
 
 
 @signals.worker_process_shutdown.connect
@@ -244,8 +244,10 @@ def _on_child_exit(pid: int | None = None, **_: Any) -> None:
         multiprocess.mark_process_dead(pid or os.getpid())
 
 
-def serve(port: int, settings: Settings, addr: str = "0.0.0.0") -> WSGIServer | None:
-    """Start the HTTP endpoint in a daemon thread; None if the port is taken."""
+def serve(port: int, settings: Settings, addr: str | None = None) -> WSGIServer | None:
+    """Start the HTTP endpoint in a daemon thread; None if the port is taken. It listens
+    on `addr`, by default OTPQ_METRICS_ADDR (127.0.0.1: it has no authentication)."""
+    addr = addr or settings.metrics_addr
     registry = REGISTRY
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess

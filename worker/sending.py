@@ -1,10 +1,11 @@
 """One send's policy, whoever runs it: the `otp.send` task, or a row of `otp.send_batch`.
 
-parse → deadline → campaign cancelled? → abuse limits → rate-limit capacity and claim
-(one round trip) → gateway → result. Rescheduling belongs to the caller: the pipeline
-raises `Again`, and `otp.send` re-publishes itself (a Celery retry) while a batch
-re-enqueues the row alone as an `otp.send` with the same job id. Everything else
-(outcomes, refunds) is the same code for both.
+parse → deadline → campaign cancelled? → abuse limits → rate-limit capacity, claim and
+(for a campaign row) the cancel check again, in one atomic step → gateway → result.
+Rescheduling belongs to the caller: the pipeline raises `Again`, and `otp.send`
+re-publishes itself (a Celery retry) while a batch re-enqueues the row alone as an
+`otp.send` with the same job id. Everything else (outcomes, refunds) is the same code
+for both.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import redis
 
 from producer.lanes import BULK, INTERACTIVE, VERIFY_TASK
 from producer.outcomes import (
+    Cancelled,
     GaveUp,
     InvalidRequest,
     JobExpired,
@@ -29,6 +31,7 @@ from producer.outcomes import (
     reason_of,
 )
 from producer.redaction import mask_number
+from producer.refid import generate_ref_id
 from producer.requests import SendRequest, VerifyRequest
 from worker import campaign_hooks, metrics
 from worker.abuse import AbuseUnavailable
@@ -115,7 +118,7 @@ def take_capacity(
             1.0, Retrying("rate limiter unavailable"), calls=calls, failures=failures
         ) from None
     metrics.observe_capacity_wait(BULK if attempt.bulk else INTERACTIVE, capacity.waited)
-    if capacity.granted or capacity.marked is False:
+    if capacity.granted or capacity.marked is False or capacity.stopped:
         return capacity
     countdown = min(capacity.retry_after, CAPACITY_RECHECK_CAP)
     if time.time() + countdown >= deadline:
@@ -167,8 +170,14 @@ def send(
     origination = request.origination_identity or rt.settings.origination_identity
     buckets = rt.throttle.buckets(request, origination)
     # The claim rides on the token's round trip when a bucket is limited (always, in
-    # production); it is made on its own only when that did not settle it.
-    capacity = take_capacity(rt, buckets, attempt, fail_open=False, mark=rt.claims.mark(job_id))
+    # production); it is made on its own only when that did not settle it. A campaign
+    # row's claim is refused in that same step once its campaign is cancelled, however
+    # long the row waited for capacity: after `campaign cancel` returns, no row claims.
+    campaign = attempt.campaign
+    mark = rt.claims.mark(job_id, campaign)
+    capacity = take_capacity(rt, buckets, attempt, fail_open=False, mark=mark)
+    if capacity.stopped:
+        raise Cancelled("its campaign was cancelled before it was sent")
     if not capacity.marked:
         claim = rt.claims.claim(job_id)
         if not claim.won:
@@ -187,10 +196,11 @@ def send(
     try:
         delivery = gateway.send(request)
     except Transient as error:
-        rt.claims.release(job_id)
+        rt.claims.release(job_id, campaign)
         retry_or_give_up(rt, error, buckets, attempt, calls=calls)
     except Permanent as error:
-        rt.claims.complete(job_id, {"error": str(PinpointRejected(str(error)))})
+        outcome = {"error": str(PinpointRejected(str(error)))}
+        rt.claims.complete(job_id, outcome, campaign=campaign)
         raise PinpointRejected(str(error)) from None
     result = {
         "job_id": job_id,
@@ -204,10 +214,11 @@ def send(
 
     def also(pipe: redis.client.Pipeline) -> None:
         rt.origins.remember_into(pipe, request, delivery.backend)
+        rt.abuse.code_sent_into(pipe, request)
         if on_sent is not None:
             on_sent(pipe, result)
 
-    rt.claims.complete(job_id, {"result": result}, also=also)
+    rt.claims.complete(job_id, {"result": result}, also=also, campaign=campaign)
     return result
 
 
@@ -225,16 +236,19 @@ def refund(
     rt: Runtime, task: str, kwargs: Any, job_id: str, exc: BaseException, *, calls_before: int
 ) -> None:
     """Give back the abuse slot of a job that ended without using it: a verify that
-    verified nothing; a send that expired before its first call or that Pinpoint
-    refused (no SMS). A send that may have reached Pinpoint keeps its slot."""
+    verified nothing; a send that expired or was cancelled before its first call, or
+    that Pinpoint refused (no SMS). A send that may have reached Pinpoint keeps its slot."""
     destination = kwargs.get("destination") if isinstance(kwargs, dict) else None
     if not isinstance(destination, str) or not isinstance(exc, OtpqError):
         return
     if isinstance(exc, InvalidRequest):
         return  # refused before any slot was taken
     if task == VERIFY_TASK:
-        rt.abuse.refund_verify(destination, job_id)
+        reference = kwargs.get("reference_id") or generate_ref_id(
+            destination, str(kwargs.get("brand_name", "")), str(kwargs.get("source", ""))
+        )
+        rt.abuse.refund_verify(destination, str(reference), job_id)
     elif isinstance(exc, PinpointRejected) or (
-        isinstance(exc, JobExpired | ResendCooldown) and calls_before == 0
+        isinstance(exc, JobExpired | ResendCooldown | Cancelled) and calls_before == 0
     ):
         rt.abuse.refund_send(destination, job_id)

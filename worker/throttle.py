@@ -28,7 +28,7 @@ import phonenumbers
 
 from producer.requests import SendRequest, VerifyRequest
 from producer.settings import Settings
-from worker.ratelimit import Bucket, LimiterUnavailable, Mark, MarkHeld, RateLimiter
+from worker.ratelimit import Bucket, LimiterUnavailable, Mark, MarkHeld, RateLimiter, Stopped
 
 #: Seconds of each burst held back (at least one token): a token is taken some
 #: milliseconds before its request reaches Pinpoint, and that delay varies with load;
@@ -55,6 +55,8 @@ class Capacity:
     #: The mark asked for (a send's claim): set with the token (True), found already
     #: set so nothing was taken (False), or not asked of Redis (None: no bucket limited).
     marked: bool | None = None
+    #: The mark's stop was set (its campaign was cancelled): nothing taken.
+    stopped: bool = False
 
 
 @lru_cache(maxsize=4096)
@@ -95,8 +97,10 @@ class Throttle:
         mark: Mark | None = None,
     ) -> Capacity:
         """Wait in the slot for a token from every bucket, bounded; bulk leaves a reserve.
-        With `mark`, the token is taken only if the mark's key is free, and sets it."""
-        if not buckets:
+        With `mark`, the token is taken only if the mark's key is free, and sets it. A mark
+        with a stop goes to Redis even when no bucket is limited: the stop is checked in
+        the step that sets the mark, never apart from it."""
+        if not buckets and (mark is None or mark.stop is None):
             return Capacity(granted=True)
         reserve = self.settings.bulk_reserve if bulk else 0.0
         hold_until = time.time() + self.settings.max_capacity_wait
@@ -109,6 +113,8 @@ class Throttle:
             )
         except MarkHeld:
             return Capacity(False, marked=False)
+        except Stopped:
+            return Capacity(False, stopped=True)
         if granted:
             return Capacity(True, waited=waited, marked=True if mark else None)
         decision = self.limiter.acquire(buckets, reserve=reserve, mark=mark)
@@ -117,6 +123,7 @@ class Throttle:
             waited=waited,
             retry_after=decision.retry_after,
             marked=decision.marked,
+            stopped=decision.stopped,
         )
 
     def throttled(self, buckets: list[Bucket]) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import functools
 import json
 import tempfile
@@ -48,6 +49,18 @@ CHUNK_ROWS = 1000
 INVALID_ROWS_KEPT = 1000
 #: A number that is always valid, to check brand and source once rather than per row.
 _PROBE = "+14255550142"
+#: How often `cancel` looks again at the rows still at AWS.
+CANCEL_POLL = 0.02
+#: Added to one AWS call's connect and read timeouts: the longest a live worker holds
+#: a send's claim (worker/claims.py CALL_MARGIN, the same figure).
+CALL_MARGIN = 2.0
+
+
+def cancel_bound(settings: Settings) -> float:
+    """The longest `cancel` waits for the rows already at AWS (9 s by default)."""
+    return settings.connect_timeout + settings.read_timeout + CALL_MARGIN
+
+
 _SEP = "\x1f"  # never in validated text (a control character) nor in JSON output
 
 #: progress(phase, done, total): phase "checking" (total unknown) or "queueing".
@@ -106,6 +119,9 @@ class CampaignStatus:
     name: str
     cancelled: bool
     counts: Mapping[str, int]
+    #: Set by `Campaigns.cancel` only: rows still at AWS when it returned (0 unless it
+    #: gave up waiting for them after `cancel_bound`).
+    in_flight: int | None = None
 
     def count(self, name: str) -> int:
         return int(self.counts.get(name, 0))
@@ -150,7 +166,7 @@ class CampaignStatus:
             "verified": self.verified,
             "rejected": self.rejected,
             "retries": self.retries,
-        }
+        } | ({} if self.in_flight is None else {"in_flight": self.in_flight})
 
 
 @contextlib.contextmanager
@@ -450,13 +466,28 @@ class Campaigns:
             counts={k.decode(): int(v) for k, v in counts_raw.items()},
         )
 
-    def cancel(self, campaign: str) -> CampaignStatus:
-        """Stop every row not yet sent: each ends `cancelled` when a worker reaches it
-        (a row already at Pinpoint finishes). A cancelled campaign cannot be restarted."""
+    def cancel(self, campaign: str, *, wait: float | None = None) -> CampaignStatus:
+        """Stop every row not yet at AWS, then wait for the rows already there.
+
+        Setting the mark is enough for the rows not yet claimed: a worker checks it in the
+        same atomic step that claims a row (worker/ratelimit/script.py), so no row claims
+        after this. Rows claimed before it are in the campaign's in-flight register until
+        their outcome is recorded; this returns once none claimed within `cancel_bound`
+        (one AWS call's timeouts plus margin: an older claim's call is over, or its worker
+        died) is left, or after `wait` seconds if that is shorter. `in_flight` on the
+        status returned counts the rows whose outcome is still not recorded then: 0
+        normally; otherwise each reached AWS at most once and ends sent, failed or
+        `uncertain`. Rows not yet reached end `cancelled` as workers reach them. A
+        cancelled campaign cannot be restarted."""
         self.status(campaign)
+        bound = cancel_bound(self.settings)
+        give_up = time.monotonic() + (bound if wait is None else min(wait, bound))
         with _redis_errors():
             self.ledger.cancel(campaign)
-        return self.status(campaign)
+            while self.ledger.in_flight(campaign, bound) and time.monotonic() < give_up:
+                time.sleep(CANCEL_POLL)
+            left = self.ledger.in_flight(campaign)
+        return dataclasses.replace(self.status(campaign), in_flight=left)
 
     def export(self, campaign: str, out: IO[str], *, unmasked: bool = False) -> int:
         """Write one CSV row per number with its outcome; returns the number of rows.

@@ -11,7 +11,9 @@ import contextlib
 import json
 import os
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from producer.campaign.budget import CampaignRefused
@@ -75,7 +77,9 @@ def add_commands(commands: Any) -> None:
     cancel = sub.add_parser(
         "cancel",
         help="stop every row not yet sent",
-        description="Rows not yet sent end as 'cancelled' when a worker reaches them.",
+        description="No row that has not reached AWS is sent after this returns; it waits "
+        "(bounded) for the rows already at AWS. Rows not yet sent end as 'cancelled' "
+        "when a worker reaches them.",
     )
     cancel.add_argument("campaign_id")
     cancel.add_argument("--json", action="store_true", help="print JSON")
@@ -185,9 +189,16 @@ def _cancel(client: OtpClient, args: argparse.Namespace) -> int:
         print(json.dumps(status.to_dict(), sort_keys=True))
     else:
         print(
-            f"cancelled {status.campaign_id}: {status.queued:,} rows not yet sent will end "
-            "as cancelled as workers reach them"
+            f"cancelled {status.campaign_id}: no row that had not reached AWS will be sent; "
+            f"{status.queued:,} rows not yet ended will end as cancelled as workers reach them"
         )
+        if status.in_flight:
+            print(
+                f"otpq: {status.in_flight:,} rows reached AWS but their outcome was not "
+                "recorded when the wait for them ended (a worker may have died mid-call); "
+                "each was sent at most once and ends sent, failed or uncertain",
+                file=sys.stderr,
+            )
     return EXIT_OK
 
 
@@ -197,11 +208,12 @@ def _export(client: OtpClient, args: argparse.Namespace) -> int:
         campaigns.status(args.campaign_id)
         if args.out == "-":
             written = campaigns.export(args.campaign_id, sys.stdout, unmasked=args.unmasked)
+        elif args.unmasked:
+            written = _export_private(campaigns, args.campaign_id, args.out)
         else:
-            mode = 0o600 if args.unmasked else 0o644
-            fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+            fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             with open(fd, "w", newline="", encoding="utf-8") as out:
-                written = campaigns.export(args.campaign_id, out, unmasked=args.unmasked)
+                written = campaigns.export(args.campaign_id, out, unmasked=False)
     except UnknownCampaign as exc:
         print(f"otpq: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -209,6 +221,25 @@ def _export(client: OtpClient, args: argparse.Namespace) -> int:
         campaigns.close()
     print(f"wrote {written:,} rows to {args.out}", file=sys.stderr)
     return EXIT_OK
+
+
+def _export_private(campaigns: Campaigns, campaign: str, path: str) -> int:
+    """Full numbers go into a new file created 0600 beside `path`, renamed over it once
+    written: an existing file's mode (or an open reader of it) never sees them. A path
+    that is not a regular file (a pipe, a terminal) is written as it is."""
+    target = Path(path)
+    if target.exists() and not target.is_file():
+        with open(target, "w", newline="", encoding="utf-8") as out:
+            return campaigns.export(campaign, out, unmasked=True)
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with open(fd, "w", newline="", encoding="utf-8") as out:
+            written = campaigns.export(campaign, out, unmasked=True)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return written
 
 
 def summary(status: CampaignStatus) -> str:

@@ -15,6 +15,8 @@ map by the md5 reference id, or a hash of a caller's own reference id)::
     otpq:campaign:<id>:answers    hash   job id -> verified | rejected
     otpq:campaign:<id>:counts     hash   total, queued, sent, ..., verified, rejected, retries
     otpq:campaign:<id>:plan:<n>   set    job ids seen by one start (deleted when it ends)
+    otpq:campaign:<id>:inflight   zset   claim key of each row between claim and outcome
+                                         -> server time of the claim (its cancel waits)
     otpq:campaign-ref:<refid>     string campaign id, for verifies that carry the refid
     otpq:sends:<YYYY-MM-DD>       int    sends counted or reserved that UTC day
 """
@@ -75,6 +77,15 @@ def answers_key(campaign: str) -> str:
 
 def counts_key(campaign: str) -> str:
     return f"{PREFIX}{campaign}:counts"
+
+
+def inflight_key(campaign: str) -> str:
+    return f"{PREFIX}{campaign}:inflight"
+
+
+#: The meta hash field whose presence stops the campaign's sends (checked by the
+#: limiter's script in the step that claims a row, worker/ratelimit/script.py).
+CANCELLED_FIELD = "cancelled"
 
 
 def plan_key(campaign: str, nonce: str) -> str:
@@ -276,12 +287,22 @@ class Ledger:
             self.redis.decrby(daily_key(now), rows)
 
     def cancel(self, campaign: str) -> None:
-        self.redis.hsetnx(meta_key(campaign), "cancelled", f"{time.time():.3f}")
+        self.redis.hsetnx(meta_key(campaign), CANCELLED_FIELD, f"{time.time():.3f}")
+
+    def in_flight(self, campaign: str, younger_than: float | None = None) -> int:
+        """Rows claimed (so possibly at AWS) whose outcome is not recorded yet; with
+        `younger_than`, only those claimed less than that many seconds ago by the
+        server's clock (an older claim's holder is past its call's timeouts, or died)."""
+        if younger_than is None:
+            return int(self.redis.zcard(inflight_key(campaign)))
+        seconds, micros = self.redis.time()
+        since = seconds + micros / 1e6 - younger_than
+        return int(self.redis.zcount(inflight_key(campaign), since, "+inf"))
 
     # -- worker -----------------------------------------------------------------
 
     def is_cancelled(self, campaign: str) -> bool:
-        return bool(self.redis.hexists(meta_key(campaign), "cancelled"))
+        return bool(self.redis.hexists(meta_key(campaign), CANCELLED_FIELD))
 
     def settle(self, campaign: str, job_id: str, state: str) -> bool:
         return bool(

@@ -28,8 +28,46 @@ COLUMNS = ("destination", "language", "code_length", "validity_period", "referen
 INTEGER_COLUMNS = frozenset({"code_length", "validity_period"})
 
 
+#: Longest line a campaign file may have, in characters. A row is a number and a few
+#: short options; without a bound, one huge line is read whole, then split into cells
+#: (a 10 MB line cost ~300 MB of memory).
+MAX_LINE = 4096
+#: Longest record (a quoted cell may span lines): csv's own field_size_limit is one
+#: setting for the whole process, so the record is bounded here instead.
+MAX_RECORD = 4 * MAX_LINE
+
+
 class BadFile(ValueError):
-    """The file cannot be a campaign (no header, unknown or missing columns)."""
+    """The file cannot be a campaign (no header, unknown or missing columns, a line or
+    record over the size limit)."""
+
+
+class _BoundedLines:
+    """The file's lines, each read with a bounded `readline`, and the characters read
+    since the current record began: memory stays bounded whatever the file holds."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+        self.line = 0
+        self.record = 0
+
+    def __iter__(self) -> _BoundedLines:
+        return self
+
+    def __next__(self) -> str:
+        text = self.handle.readline(MAX_LINE + 1)
+        if not text:
+            raise StopIteration
+        self.line += 1
+        if len(text) > MAX_LINE:
+            raise BadFile(
+                f"line {self.line} is too long: a campaign line holds a number and a few "
+                "short options"
+            )
+        self.record += len(text)
+        if self.record > MAX_RECORD:
+            raise BadFile(f"the record that ends on line {self.line} is too long")
+        return text
 
 
 @dataclass(frozen=True)
@@ -57,8 +95,9 @@ def read_csv(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     header without `destination` or with a column otpq does not know (a typo would
     otherwise silently drop a setting for every row)."""
     with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
+        lines = _BoundedLines(handle)
+        reader = csv.reader(lines)
+        header = _next_record(reader, lines)
         if header is None:
             raise BadFile("the file is empty: expected a header line naming the columns")
         names = [name.strip().lower() for name in header]
@@ -74,7 +113,7 @@ def read_csv(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
         width = len(names)
         while True:
             line = reader.line_num + 1  # where the record starts (a quoted cell may span lines)
-            cells = next(reader, None)
+            cells = _next_record(reader, lines)
             if cells is None:
                 return
             if not cells or (len(cells) == 1 and not cells[0].strip()):
@@ -83,6 +122,15 @@ def read_csv(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             if len(cells) > width:
                 row[""] = cells[width]  # reported as too many cells
             yield line, row
+
+
+def _next_record(reader: Iterator[list[str]], lines: _BoundedLines) -> list[str] | None:
+    """The next record's cells, or None at the end; a malformed one is a `BadFile`."""
+    lines.record = 0
+    try:
+        return next(reader, None)
+    except csv.Error:
+        raise BadFile(f"line {lines.line} is not valid CSV") from None
 
 
 def parse_row(line: int, row: Any, brand_name: str, source: str) -> SendRequest | InvalidRow:

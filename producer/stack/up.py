@@ -14,6 +14,7 @@ import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -44,14 +45,42 @@ Say = Callable[[str], None]
 
 
 def discover(path: Path = DISCOVERY_FILE) -> dict[str, str] | None:
-    """The environment of a live `otpq up` on this machine, if there is one."""
+    """The environment of a live `otpq up` on this machine, if there is one.
+
+    Only a file this user owns, that no one else may write, in a directory no one else
+    may replace it in: anyone can create /tmp/otpq-up.json, and whoever wrote it
+    chooses the Redis (and AWS endpoint) the codes go to."""
     try:
-        data = json.loads(path.read_text())
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        with os.fdopen(fd) as file:
+            problem = untrusted(os.fstat(file.fileno()), os.stat(path.parent))
+            if problem:
+                print(f"otpq: ignoring {path}: {problem}", file=sys.stderr)
+                return None
+            data = json.loads(file.read())
         os.kill(int(data["pid"]), 0)
     except (OSError, ValueError, KeyError, TypeError):
         return None
     env = data.get("env")
     return dict(env) if isinstance(env, dict) else None
+
+
+def untrusted(file: os.stat_result, directory: os.stat_result) -> str | None:
+    """Why a discovery file (and its directory) cannot be trusted, or None."""
+    me = os.getuid()
+    if file.st_uid != me:
+        return "it belongs to another user"
+    if file.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return "others may write to it"
+    if directory.st_uid not in (me, 0):
+        return "its directory belongs to another user"
+    shared = directory.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    if shared and not directory.st_mode & stat.S_ISVTX:
+        return "others may replace it (its directory is writable by others, not sticky)"
+    return None
 
 
 def redis_reachable(url: str, timeout: float = 0.5) -> bool:

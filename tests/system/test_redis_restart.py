@@ -17,7 +17,7 @@ from producer.settings import Settings
 from producer.stack.redis_server import RedisServer
 from producer.stack.worker_process import WorkerProcess
 from sandbox import PinpointSandbox, SandboxControl
-from tests.integration.conftest import worker_env
+from tests.integration.conftest import OTP_KEY, worker_env
 from tests.system.resilience import (
     FAST_RECOVERY,
     JOB,
@@ -64,7 +64,13 @@ def test_producer_gets_broker_unavailable_not_a_hang(
     """Killed: connections are refused. Frozen (SIGSTOP): the kernel still accepts
     connections and nothing ever answers — the case that hangs without timeouts."""
     client = OtpClient(
-        Settings.from_env({"REDIS_URL": persistent_redis.url, "OTPQ_REDIS_TIMEOUT": REDIS_TIMEOUT})
+        Settings.from_env(
+            {
+                "REDIS_URL": persistent_redis.url,
+                "OTPQ_REDIS_TIMEOUT": REDIS_TIMEOUT,
+                "OTPQ_OTP_KEYS": OTP_KEY,
+            }
+        )
     )
     job = client.send("+14255550142", **JOB)
     assert client.status(job).state == "queued"

@@ -45,8 +45,8 @@ def send(destination: str = US, ref: str | None = None) -> SendRequest:
     return SendRequest(destination, "ExampleCorp", "Login", reference_id=ref)
 
 
-def verify(destination: str = US) -> VerifyRequest:
-    return VerifyRequest(destination, "123456", "ExampleCorp", "Login")
+def verify(destination: str = US, ref: str | None = None) -> VerifyRequest:
+    return VerifyRequest(destination, "123456", "ExampleCorp", "Login", reference_id=ref)
 
 
 def refusal(call: object) -> OtpqError:
@@ -124,19 +124,23 @@ def test_countries(
         guard.admit_send(send(number), "j")
 
 
-def test_failed_verifies_lock_the_destination_and_a_valid_code_clears(
+def test_wrong_codes_lock_the_code_and_a_valid_code_clears(
     client: fakeredis.FakeRedis,
 ) -> None:
-    guard = abuse(client, verify_failures=((3, 86400.0),))
+    guard = abuse(client, verify_failures=((3, 3600.0),), verify_backoff=0)
     for i in range(3):
         guard.admit_verify(verify(), f"v{i}")
         guard.verified(verify(), valid=False)
     error = refusal(lambda: guard.admit_verify(verify(), "v3"))
     assert isinstance(error, DestinationLocked)
-    assert str(error).startswith("locked: 3 failed verifies in 86400s for this destination")
+    assert str(error).startswith(
+        "locked: 3 wrong codes in 1 h for this destination and reference; a new code unlocks"
+    )
+    assert "wait 1 h" in str(error) or "wait 59 min" in str(error)
     guard.admit_verify(verify(CA), "other")  # per destination
+    guard.admit_verify(verify(ref="other-reference"), "other")  # and per reference
     # A verify that verified nothing gives its slot back.
-    guard.refund_verify(US, "v2")
+    guard.refund_verify(US, verify().ref_id, "v2")
     guard.admit_verify(verify(), "v4")
     guard.verified(verify(), valid=True)
     for i in range(3):
@@ -145,7 +149,7 @@ def test_failed_verifies_lock_the_destination_and_a_valid_code_clears(
 
 def test_parallel_guesses_cannot_overshoot(client: fakeredis.FakeRedis) -> None:
     """Slots are taken at admission, before Pinpoint answers."""
-    guard = abuse(client, verify_failures=((5, 86400.0),))
+    guard = abuse(client, verify_failures=((5, 3600.0),), verify_backoff=0)
     admitted = 0
     for i in range(20):
         try:
@@ -154,6 +158,47 @@ def test_parallel_guesses_cannot_overshoot(client: fakeredis.FakeRedis) -> None:
         except DestinationLocked:
             pass
     assert admitted == 5
+
+
+def test_guesses_past_the_second_back_off(client: fakeredis.FakeRedis) -> None:
+    guard = abuse(client, verify_failures=((5, 3600.0),), verify_backoff=60.0)
+    for i in range(2):
+        guard.admit_verify(verify(), f"v{i}")
+        guard.verified(verify(), valid=False)
+    error = refusal(lambda: guard.admit_verify(verify(), "v2"))
+    assert isinstance(error, DestinationLocked)
+    assert str(error) in (
+        "locked: wrong codes for this destination and reference; try again in 1 min",
+        "locked: wrong codes for this destination and reference; try again in 59 s",
+    )
+
+
+def _code_sent(guard: Abuse, request: SendRequest) -> None:
+    """What worker/sending.py does when a code went out: clear its wrong guesses."""
+    pipe = guard.redis.pipeline()
+    guard.code_sent_into(pipe, request)
+    pipe.execute()
+
+
+def test_an_attacker_is_stopped_and_the_user_verifies_with_a_fresh_code(
+    client: fakeredis.FakeRedis,
+) -> None:
+    """The attack side: guesses are bounded per code. The user side: a fresh code can be
+    verified right after, however many guesses came before."""
+    guard = abuse(client, verify_failures=((5, 3600.0),), verify_backoff=0)
+    admitted = 0
+    for i in range(100):  # an attacker who knows the number guesses the user's code
+        try:
+            guard.admit_verify(verify(), f"attack{i}")
+            guard.verified(verify(), valid=False)
+            admitted += 1
+        except DestinationLocked:
+            pass
+    assert admitted == 5  # bounded guesses per code
+    refusal(lambda: guard.admit_verify(verify(), "user-old-code"))  # that code is spent
+    _code_sent(guard, send())  # the user asks for a fresh code
+    guard.admit_verify(verify(), "user-new-code")  # and verifies with it right away
+    guard.verified(verify(), valid=True)
 
 
 def test_off_switches_cost_no_slot(client: fakeredis.FakeRedis) -> None:

@@ -6,7 +6,7 @@ import pytest
 import redis
 
 from producer.settings import ConfigError, Settings, parse_budgets
-from worker.budgets import SlidingWindows
+from worker.budgets import Backoff, SlidingWindows
 
 T0 = 1_000_000.0
 KEY = "otpq:sends:test"
@@ -88,7 +88,7 @@ def test_bad_budgets_are_refused_naming_the_variable(text: str) -> None:
 def test_defaults() -> None:
     settings = Settings.from_env({})
     assert settings.destination_sends == ((5, 900.0), (10, 86400.0))
-    assert settings.verify_failures == ((10, 86400.0),)
+    assert settings.verify_failures == ((5, 3600.0),) and settings.verify_backoff == 1.0
     assert settings.resend_cooldown == 30 and settings.idempotency_ttl == 86400
     assert settings.allowed_countries == settings.denied_countries == frozenset()
 
@@ -110,3 +110,19 @@ def test_cooldown_without_budgets_still_runs(windows: SlidingWindows) -> None:
     assert windows.admit(KEY, "a", [], cooldown=cooldown).admitted
     assert windows.admit(KEY, "b", [], cooldown=cooldown).cooldown_holder == "a"
     assert 0 < windows.redis.pttl("otpq:cooldown:only") <= 30_000
+
+
+def test_backoff_doubles_each_wait_after_the_free_ones(windows: SlidingWindows) -> None:
+    key, budget, backoff = "otpq:fails:test", [(10, 3600.0)], Backoff(first=1.0, free=2, cap=4.0)
+    t = 1000.0
+    assert windows.admit(key, "g0", budget, now=t, backoff=backoff).admitted
+    assert windows.admit(key, "g1", budget, now=t, backoff=backoff).admitted  # two free
+    waits = []
+    for i in range(2, 6):
+        refused = windows.admit(key, f"g{i}", budget, now=t, backoff=backoff)
+        assert refused.backoff and not refused.admitted
+        waits.append(refused.retry_after)
+        t += refused.retry_after
+        assert windows.admit(key, f"g{i}", budget, now=t, backoff=backoff).admitted
+    assert waits == [1.0, 2.0, 4.0, 4.0]  # doubling, capped
+    assert windows.admit(key, "g1", budget, now=t, backoff=backoff).admitted  # idempotent

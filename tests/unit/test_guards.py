@@ -11,7 +11,7 @@ import fakeredis
 import pytest
 import redis
 
-from producer.guards import Guards, first_wins
+from producer.guards import Guards, first_wins, for_humans
 from producer.outcomes import DestinationBlocked, InvalidRequest
 from producer.settings import Settings
 
@@ -137,3 +137,14 @@ def test_first_wins_has_one_winner_among_racing_threads(redis_url: str) -> None:
     assert answers.index(None) == int(winner.split("-")[1])
     assert {a for a in answers if a is not None} == {winner}
     conn.close()
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (0.2, "1 s"), (45, "45 s"), (60, "1 min"), (725, "12 min 5 s"), (3600, "1 h"),
+        (86365, "23 h 59 min"), (86400, "24 h"),
+    ],
+)  # fmt: skip
+def test_waits_are_shown_for_humans(seconds: float, shown: str) -> None:
+    assert for_humans(seconds) == shown

@@ -298,3 +298,30 @@ def test_endpoint_serves_otpq_series_and_flower_registry_stays_clean() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_endpoint_listens_on_this_host_only_by_default() -> None:
+    assert Settings.from_env({}).metrics_addr == "127.0.0.1"
+    port = free_port()
+    server = metrics.serve(port, Settings(redis_url="redis://127.0.0.1:1/0"))
+    assert server is not None
+    try:
+        assert server.server_address[0] == "127.0.0.1"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_endpoint_address_is_chosen_by_otpq_metrics_addr() -> None:
+    chosen = Settings.from_env({"OTPQ_METRICS_ADDR": " 0.0.0.0 ", "REDIS_URL": "redis://x:1"})
+    assert chosen.metrics_addr == "0.0.0.0"
+    port = free_port()
+    server = metrics.serve(port, chosen)
+    assert server is not None
+    try:
+        assert server.server_address[0] == "0.0.0.0"
+    finally:
+        server.shutdown()
+        server.server_close()
+    with pytest.raises(ConfigError, match="OTPQ_METRICS_ADDR must be an IP address"):
+        Settings.from_env({"OTPQ_METRICS_ADDR": "everywhere"})

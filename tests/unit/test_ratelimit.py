@@ -13,7 +13,15 @@ from redis.retry import Retry
 
 import worker.ratelimit
 from producer.settings import parse_rate_map
-from worker.ratelimit import Bucket, Decision, LimiterUnavailable, Mark, MarkHeld, RateLimiter
+from worker.ratelimit import (
+    Bucket,
+    Decision,
+    LimiterUnavailable,
+    Mark,
+    MarkHeld,
+    RateLimiter,
+    Stopped,
+)
 
 T0 = 1_000_000.0
 PHONE = "+18005550100"
@@ -55,6 +63,7 @@ def test_public_api_is_exactly_this() -> None:
         "Mark",
         "MarkHeld",
         "RateLimiter",
+        "Stopped",
     ]
 
 
@@ -393,3 +402,55 @@ def test_a_refused_token_sets_no_mark(limiter: RateLimiter, client: redis.Redis)
     # Waiting for the token is not mistaken for a held mark.
     assert limiter.wait([bucket], deadline=None, mark=Mark("otpq:claim:job", b"x", 60))[0]
     assert client.get("otpq:claim:job") == b"x"
+
+
+# --- a guarded mark: a campaign row's claim, refused once its campaign is cancelled ---
+
+CANCELLED = ("otpq:campaign:c", "cancelled")
+
+
+def guarded(value: bytes = b"inflight") -> Mark:
+    return Mark("otpq:claim:row", value, 60, stop=CANCELLED, register="otpq:campaign:c:inflight")
+
+
+def test_a_guarded_mark_joins_the_register(limiter: RateLimiter, client: redis.Redis) -> None:
+    bucket = Bucket("send", 4, burst=1)
+    decision = limiter.acquire([bucket], now=T0, mark=guarded())
+    assert (decision.granted, decision.marked, decision.stopped) == (True, True, False)
+    assert client.zrange("otpq:campaign:c:inflight", 0, -1, withscores=True) == [
+        (b"otpq:claim:row", T0)
+    ]
+
+
+def test_a_set_stop_takes_nothing(limiter: RateLimiter, client: redis.Redis) -> None:
+    bucket = Bucket("send", 4, burst=1)
+    client.hset(*CANCELLED, "1")
+    decision = limiter.acquire([bucket], now=T0, mark=guarded())
+    assert (decision.granted, decision.stopped) == (False, True)
+    assert client.exists("otpq:claim:row", "otpq:campaign:c:inflight") == 0
+    assert limiter.acquire([bucket], now=T0).granted  # the token is still there
+
+
+def test_the_stop_is_checked_even_with_no_bucket_limited(
+    limiter: RateLimiter, client: redis.Redis
+) -> None:
+    assert limiter.acquire([], mark=guarded()).marked is True
+    client.delete("otpq:claim:row")
+    client.hset(*CANCELLED, "1")
+    assert limiter.acquire([], mark=guarded()).stopped
+
+
+def test_a_row_waiting_for_capacity_is_stopped_after_its_wait(
+    limiter: RateLimiter, client: redis.Redis
+) -> None:
+    bucket = Bucket("send", 4, burst=1)
+    assert limiter.acquire([bucket]).granted  # the next token is a wait away
+    naps: list[float] = []
+
+    def cancel_meanwhile(seconds: float) -> None:
+        naps.append(seconds)
+        client.hset(*CANCELLED, "1")  # the cancel lands while the row sleeps
+
+    with pytest.raises(Stopped):
+        limiter.wait([bucket], deadline=None, mark=guarded(), sleep=cancel_meanwhile)
+    assert len(naps) == 1 and client.exists("otpq:claim:row") == 0

@@ -20,6 +20,7 @@ from producer.outcomes import (
     ResendCooldown,
     Uncertain,
 )
+from producer.refid import generate_ref_id
 from producer.settings import Settings
 from worker import tasks
 from worker.abuse import Abuse
@@ -46,12 +47,14 @@ def abuse(monkeypatch: pytest.MonkeyPatch) -> Iterator[Abuse]:
 
 
 def slot_after(abuse: Abuse, task: object, exc: Exception, calls: int = 0) -> bool:
-    key = abuse.sends_key(DEST) if task is tasks.send else abuse.failures_key(DEST)
+    kwargs = {"destination": DEST, "brand_name": "ExampleCorp", "source": "Login"}
+    reference = generate_ref_id(DEST, "ExampleCorp", "Login")
+    key = abuse.sends_key(DEST) if task is tasks.send else abuse.failures_key(DEST, reference)
     abuse.redis.delete(key)
     abuse.windows.admit(key, "job", BUDGET)
     task.push_request(id="job", **{CALLS_HEADER: calls})  # type: ignore[attr-defined]
     try:
-        task.on_failure(exc, "job", (), {"destination": DEST}, None)  # type: ignore[attr-defined]
+        task.on_failure(exc, "job", (), kwargs, None)  # type: ignore[attr-defined]
     finally:
         task.pop_request()  # type: ignore[attr-defined]
     return abuse.redis.zscore(key, "job") is not None

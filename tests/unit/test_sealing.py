@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from producer import sealing
+from producer.client import OtpClient
 from producer.outcomes import InvalidRequest
 from producer.requests import VerifyRequest
 from producer.sealing import PREFIX, Sealer, generate_key, is_sealed
@@ -116,3 +117,37 @@ def test_settings_parse_keys_and_refuse_bad_ones_without_echoing_them() -> None:
     with pytest.raises(ConfigError) as info:
         Settings.from_env({"OTPQ_OTP_KEYS": f"{NEW},{secretish}"})
     assert "key #2" in str(info.value) and secretish not in str(info.value)
+
+
+def test_otp_client_refuses_to_queue_a_plaintext_code_without_keys(redis_url: str) -> None:
+    import redis
+
+    client = OtpClient(Settings.from_env({"REDIS_URL": redis_url}))
+    try:
+        with pytest.raises(ConfigError, match="OTPQ_OTP_KEYS is not set") as info:
+            client.verify("+14255550142", "123456", "ExampleCorp", "Login")
+        assert "123456" not in str(info.value)
+        queued = redis.Redis.from_url(redis_url)
+        assert queued.llen("otp.interactive") == 0  # nothing reached Redis
+        client.send("+14255550142", "ExampleCorp", "Login")  # sends carry no code
+        assert queued.llen("otp.interactive") == 1
+        queued.close()
+    finally:
+        client.close()
+
+
+def test_plaintext_is_allowed_only_when_asked_for(redis_url: str) -> None:
+    import redis
+
+    env = {"REDIS_URL": redis_url, "OTPQ_ALLOW_PLAINTEXT_OTP": "1"}
+    client = OtpClient(Settings.from_env(env))
+    try:
+        client.verify("+14255550142", "123456", "ExampleCorp", "Login")
+        queued = redis.Redis.from_url(redis_url)
+        assert queued.llen("otp.interactive") == 1
+        queued.close()
+    finally:
+        client.close()
+    assert Settings.from_env({}).allow_plaintext_otp is False
+    with pytest.raises(ConfigError, match="OTPQ_ALLOW_PLAINTEXT_OTP"):
+        Settings.from_env({"OTPQ_ALLOW_PLAINTEXT_OTP": "maybe"})

@@ -32,6 +32,21 @@ they would be full again and any slowdown has been regained.
 """
 
 from worker.ratelimit.buckets import Bucket
-from worker.ratelimit.limiter import Decision, LimiterUnavailable, Mark, MarkHeld, RateLimiter
+from worker.ratelimit.limiter import (
+    Decision,
+    LimiterUnavailable,
+    Mark,
+    MarkHeld,
+    RateLimiter,
+    Stopped,
+)
 
-__all__ = ["Bucket", "Decision", "LimiterUnavailable", "Mark", "MarkHeld", "RateLimiter"]
+__all__ = [
+    "Bucket",
+    "Decision",
+    "LimiterUnavailable",
+    "Mark",
+    "MarkHeld",
+    "RateLimiter",
+    "Stopped",
+]

@@ -63,6 +63,8 @@ class Decision:
     #: already there (nothing taken); None when not set for another reason (no mark,
     #: tokens refused, or no bucket limited so Redis was not asked).
     marked: bool | None = None
+    #: With a `Mark` that has a `stop`: True when the stop was set (nothing taken).
+    stopped: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,10 +77,20 @@ class Mark:
     key: str
     value: bytes | str
     ttl: int
+    #: (hash key, field): if that field is set, nothing is taken nor marked (a
+    #: campaign's cancel). Checked in the same atomic step as the tokens.
+    stop: tuple[str, str] | None = None
+    #: A sorted set the mark's key joins when set, scored with the server's time (the
+    #: campaign's sends in flight, which its cancel waits for). Only with `stop`.
+    register: str | None = None
 
 
 class MarkHeld(Exception):
     """`wait` found the mark's key already set: nothing was taken."""
+
+
+class Stopped(Exception):
+    """`wait` found the mark's stop set: nothing was taken."""
 
 
 def _limited(buckets: Sequence[Bucket]) -> list[Bucket]:
@@ -156,14 +168,21 @@ class RateLimiter:
         if not 0 <= reserve < 1:
             raise ValueError(f"reserve must be in [0, 1), got {reserve!r}")
         limited = _limited(buckets)
-        if not limited:
+        if not limited and (mark is None or mark.stop is None):
             return Decision(True, 0.0)
         mode, extra = "acquire", ([], [])
         if mark is not None:
-            mode, extra = "mark", ([mark.key], [mark.value, str(max(1, int(mark.ttl)))])
+            ttl = str(max(1, int(mark.ttl)))
+            mode, extra = "mark", ([mark.key], [mark.value, ttl])
+            if mark.stop is not None:
+                register = mark.register or mark.key + ":register"
+                mode = "guarded"
+                extra = ([mark.key, mark.stop[0], register], [mark.value, ttl, mark.stop[1]])
         outcome, retry_after, at = self._run(mode, limited, now, reserve, extra)
         if int(outcome) == 2:  # the mark's key exists: nothing taken
             return Decision(False, 0.0, float(at), marked=False)
+        if int(outcome) == 3:  # the stop is set: nothing taken
+            return Decision(False, 0.0, float(at), stopped=True)
         granted = int(outcome) == 1
         marked = True if granted and mark is not None else None
         return Decision(granted, float(retry_after), float(at), marked=marked)
@@ -181,13 +200,16 @@ class RateLimiter:
 
         Gives up without sleeping as soon as retry_after reaches past `deadline`
         (epoch seconds, this host's clock). Returns (granted, seconds slept). Raises
-        `MarkHeld` as soon as `mark`'s key is found set.
+        `MarkHeld` as soon as `mark`'s key is found set, `Stopped` as soon as its stop
+        is: each acquire after a sleep looks again.
         """
         waited = 0.0
         while True:
             decision = self.acquire(buckets, reserve=reserve, mark=mark)
             if decision.marked is False:
                 raise MarkHeld(mark.key if mark else "")
+            if decision.stopped:
+                raise Stopped(mark.key if mark else "")
             if decision.granted:
                 return True, waited
             delay = decision.retry_after

@@ -18,8 +18,16 @@ the last two ARGV its value and lifetime (s). It is checked before any token is 
 and set in the same step as the tokens (a send's claim, worker/claims.py: one round
 trip for both).
 
+Mode "guarded" is "mark" plus a stop and a register (a campaign row's send): KEYS end
+with mark, stop hash, register zset; ARGV end with the mark's value, lifetime and the
+stop hash's field. If that field is set (the campaign was cancelled) nothing is taken;
+when granted, the mark's key joins the register scored with the server's time. The
+check, the token and the claim are one step, so a cancel that set the field sees every
+claim made before it in the register, and none is made after it.
+
 Returns: acquire -> {granted 0|1, retry_after, now}; mark -> the same, or
-{2, "0", now} when the mark's key exists (nothing taken); throttle, factor ->
+{2, "0", now} when the mark's key exists (nothing taken); guarded -> as mark, or
+{3, "0", now} when the stop field is set (nothing taken); throttle, factor ->
 {factor_i...}.
 """
 
@@ -63,14 +71,23 @@ local function expire(key, idle_at, f0, fat)
   redis.call('PEXPIRE', key, math.ceil((keep_until - now + MARGIN) * 1000))
 end
 
--- Buckets are KEYS[1..nb]; in mode "mark" the last KEY is the mark's.
+-- Buckets are KEYS[1..nb]; in mode "mark" the last KEY is the mark's; in mode
+-- "guarded" the mark's, then the stop hash's and the register's.
 local nb = #KEYS
-local mark
+local mark, stop, register
+if mode == 'guarded' then
+  stop, register = KEYS[nb - 1], KEYS[nb]
+  nb = nb - 2
+  mode = 'mark'
+end
 if mode == 'mark' then
   mark = KEYS[nb]
   nb = nb - 1
   if redis.call('EXISTS', mark) == 1 then
     return {2, '0', fmt(now)}
+  end
+  if stop and redis.call('HEXISTS', stop, ARGV[10 + 2 * nb]) == 1 then
+    return {3, '0', fmt(now)}
   end
   mode = 'acquire'
 end
@@ -110,7 +127,12 @@ if mode == 'acquire' then
     expire(KEYS[i], new_tat[i] + interval[i], f0s[i], fats[i])
   end
   if mark then
-    redis.call('SET', mark, ARGV[#ARGV - 1], 'EX', ARGV[#ARGV])
+    local ttl = ARGV[9 + 2 * nb]
+    redis.call('SET', mark, ARGV[8 + 2 * nb], 'EX', ttl)
+    if register then
+      redis.call('ZADD', register, fmt(now), mark)
+      redis.call('EXPIRE', register, ttl)
+    end
   end
   return {1, '0', fmt(now)}
 elseif mode == 'throttle' then
