@@ -182,8 +182,9 @@ def test_any_spelling_shares_one_lockout(pair: tuple[str, str]) -> None:
     canonical, spelled = pair
     client = fakeredis.FakeRedis()
     guard = abuse(client, verify_failures=((1, 900.0),))
-    guard.admit_verify(VerifyRequest(canonical, "123456", **JOB), "v-1")
-    assert guard.failures_key(spelled) == guard.failures_key(canonical)
+    first = VerifyRequest(canonical, "123456", **JOB)
+    guard.admit_verify(first, "v-1")
+    assert guard.failures_key(spelled, first.ref_id) == guard.failures_key(canonical, first.ref_id)
     with pytest.raises(DestinationLocked):
         guard.admit_verify(VerifyRequest(canonical, "654321", **JOB), "v-2")
     client.close()
