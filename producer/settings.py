@@ -104,6 +104,15 @@ def _port(env: Mapping[str, str], name: str, default: int | None) -> int | None:
     return int(raw)
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "0", "no", "off", "false"):
+        return False
+    if raw in ("1", "yes", "on", "true"):
+        return True
+    raise ConfigError(f"{name} must be on or off, got {raw[:20]!r}")
+
+
 def _optional_int(env: Mapping[str, str], name: str) -> int | None:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -245,6 +254,13 @@ class Settings:
     redis_ca_certs: str | None = None
     redis_certfile: str | None = None
     redis_keyfile: str | None = None
+    #: OTPQ_SENTINEL_MASTER: the master's name when REDIS_URL is `sentinel://` (docs/redis.md).
+    sentinel_master: str | None = None
+    #: OTPQ_SENTINEL_PASSWORD: the sentinels' own `requirepass` (the master's is in the URL).
+    sentinel_password: str | None = None
+    #: OTPQ_SENTINEL_TLS: TLS to the sentinels and the nodes they name, verified with
+    #: OTPQ_REDIS_CA_CERTS (`sentinel://` has no TLS variant of its own).
+    sentinel_tls: bool = False
     #: OTPQ_OTP_KEYS: Fernet keys; the first seals OTPs in messages, all of them open.
     otp_keys: tuple[str, ...] = ()
     #: OTPQ_HASH_KEY: HMAC secret that turns numbers into Redis key names.
@@ -298,6 +314,9 @@ class Settings:
             redis_ca_certs=env.get("OTPQ_REDIS_CA_CERTS") or None,
             redis_certfile=env.get("OTPQ_REDIS_CERTFILE") or None,
             redis_keyfile=env.get("OTPQ_REDIS_KEYFILE") or None,
+            sentinel_master=env.get("OTPQ_SENTINEL_MASTER") or None,
+            sentinel_password=env.get("OTPQ_SENTINEL_PASSWORD") or None,
+            sentinel_tls=_flag(env, "OTPQ_SENTINEL_TLS"),
             **_abuse_settings(env),
             metrics_port=_port(env, "OTPQ_METRICS_PORT", DEFAULT_METRICS_PORT),
             daily_send_cap=_optional_int(env, "OTPQ_DAILY_SEND_CAP"),
@@ -311,6 +330,10 @@ class Settings:
 
     def check(self) -> None:
         """Refuse combinations that would make Redis deliver a live job twice."""
+        if self.redis_url.lower().startswith("sentinel://") and not self.sentinel_master:
+            raise ConfigError(
+                "OTPQ_SENTINEL_MASTER must name the master when REDIS_URL is sentinel://"
+            )
         if not 0 <= self.bulk_reserve < 1:
             raise ConfigError("OTPQ_BULK_RESERVE must be from 0 up to (not including) 1")
         longest_hold = (

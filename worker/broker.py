@@ -22,8 +22,15 @@ And it keeps one Redis client per connection pool: stock kombu builds a new
 published, and redis-py fills a dict of a few hundred response callbacks in each
 constructor — a tenth of a busy worker's CPU (py-spy, `bench/throughput.py`).
 
+With a `sentinel://` broker URL the same hardening rides on kombu's SentinelChannel,
+which asks the sentinels for the current master (`master_name` transport option, set
+by producer.celery_config) and follows it after a failover.
+
 Selected with `broker_transport` in worker.app; producers never consume, so they
 keep the stock transport.
+
+The clients built here are kombu's own (`super()._create_client()` over kombu's pool):
+they stay outside producer.redis_factory, which builds otpq's clients.
 """
 
 from __future__ import annotations
@@ -51,7 +58,9 @@ def is_envelope(message: object) -> bool:
     return (headers is None or isinstance(headers, dict)) and isinstance(body, str | type(None))
 
 
-class Channel(kombu_redis.Channel):
+class _Hardened:
+    """What otpq adds to a kombu Redis channel, plain or Sentinel."""
+
     _sync_client: redis.Redis | None = None
 
     def _create_client(self, asynchronous: bool = False) -> Any:
@@ -77,8 +86,24 @@ class Channel(kombu_redis.Channel):
             return True
 
 
+class Channel(_Hardened, kombu_redis.Channel):
+    pass
+
+
+class SentinelChannel(_Hardened, kombu_redis.SentinelChannel):
+    pass
+
+
 class Transport(kombu_redis.Transport):
-    Channel = Channel
+    Channel: type[kombu_redis.Channel] = Channel
+
+    def __init__(self, client: Any, **kwargs: Any) -> None:
+        # `broker_transport` names this class whatever the URL's scheme, so the
+        # scheme picks the channel, as kombu's own `sentinel://` transport would.
+        if any(url.lower().startswith("sentinel://") for url in client.alt or [client.hostname]):
+            self.Channel = SentinelChannel
+            self.default_port = kombu_redis.SentinelTransport.default_port
+        super().__init__(client, **kwargs)
 
     def _deliver(self, message: Any, queue: str) -> None:
         if not is_envelope(message):
