@@ -105,3 +105,32 @@ def test_sentinel_reaches_broker_and_result_backend_options() -> None:
     assert producer_config(settings)["result_backend"].startswith(
         "producer.results:PollingSentinelBackend+sentinel://"
     )
+
+
+def test_sentinel_tls_reaches_the_sentinels_and_the_data_nodes() -> None:
+    settings = Settings.from_env(
+        {
+            "REDIS_URL": SENTINEL,
+            "OTPQ_SENTINEL_MASTER": "otpq",
+            "OTPQ_SENTINEL_TLS": "on",
+            "OTPQ_REDIS_CA_CERTS": "/etc/ca.pem",
+        }
+    )
+    pool = redis_client(settings).connection_pool
+    assert pool.connection_class is redis.sentinel.SentinelManagedSSLConnection
+    assert pool.connection_kwargs["ssl_ca_certs"] == "/etc/ca.pem"
+    assert sentinel_kwargs(settings)["ssl"] is True
+    assert celery_config(settings)["broker_use_ssl"]["ssl_ca_certs"] == "/etc/ca.pem"
+    with pytest.raises(ConfigError, match="OTPQ_SENTINEL_TLS"):
+        Settings.from_env({"OTPQ_SENTINEL_TLS": "maybe"})
+
+
+def test_the_worker_transport_speaks_sentinel_for_a_sentinel_url() -> None:
+    from kombu import Connection
+
+    from worker.broker import Channel, SentinelChannel, Transport
+
+    sentinel = Connection(SENTINEL, transport=Transport, transport_options={"master_name": "m"})
+    plain = Connection("redis://127.0.0.1:1/0", transport=Transport)
+    assert sentinel.transport.Channel is SentinelChannel
+    assert plain.transport.Channel is Channel
