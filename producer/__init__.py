@@ -1,5 +1,6 @@
 """otpq's producer side: what a web backend imports. Never imports boto3 or the worker."""
 
+from producer.aio import AsyncOtpClient
 from producer.client import BrokerUnavailable, JobStatus, OtpClient
 from producer.outcomes import (
     Cancelled,
@@ -19,6 +20,7 @@ from producer.requests import SendRequest, VerifyRequest
 from producer.settings import ConfigError, Settings
 
 __all__ = [
+    "AsyncOtpClient",
     "BrokerUnavailable",
     "Cancelled",
     "ConfigError",

@@ -50,6 +50,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # being dropped without a word (kombu's default).
         "deadletter_queue": UNROUTED,
         **recovery_options(),
+        **sentinel_options(settings),
     }
     tls = redis_tls(settings)
     config = {
@@ -114,6 +115,19 @@ def unrouted_queue() -> Queue:
     return Queue(UNROUTED, Exchange(UNROUTED, type="direct"), routing_key=UNROUTED)
 
 
+def sentinel_options(settings: Settings) -> dict[str, Any]:
+    """For a `sentinel://` REDIS_URL: the options kombu's SentinelChannel and Celery's
+    SentinelBackend read (the broker and result backend pick them by the URL's scheme)."""
+    from producer import redis_factory  # it imports this module
+
+    if not redis_factory.is_sentinel(settings.redis_url):
+        return {}
+    return {
+        "master_name": redis_factory.sentinel_master(settings),
+        "sentinel_kwargs": redis_factory.sentinel_kwargs(settings),
+    }
+
+
 def recovery_options() -> dict[str, Any]:
     """Redis transport options that bring a dead worker's jobs back in time.
 
@@ -139,9 +153,9 @@ def redis_tls(settings: Settings) -> dict[str, Any] | None:
     Certificates are verified unless the URL says `ssl_cert_reqs=none`. Query
     parameters win over OTPQ_REDIS_CA_CERTS / OTPQ_REDIS_CERTFILE / OTPQ_REDIS_KEYFILE.
     """
-    parts = urlsplit(settings.redis_url)
+    parts = urlsplit(settings.redis_url.split(";", 1)[0])
     query = dict(parse_qsl(parts.query))
-    if parts.scheme != "rediss":
+    if parts.scheme != "rediss" and not (parts.scheme == "sentinel" and settings.sentinel_tls):
         return None
     reqs = query.get("ssl_cert_reqs", "required")
     if reqs not in CERT_REQS:
@@ -176,10 +190,15 @@ def producer_config(settings: Settings) -> dict[str, Any]:
     return {
         "broker_transport_options": transport,
         "result_backend_transport_options": backend,
-        "result_backend": f"producer.results:PollingRedisBackend+{settings.redis_url}",
+        "result_backend": f"producer.results:{_polling_backend(settings)}+{settings.redis_url}",
         "redis_retry_on_timeout": False,
         "result_backend_always_retry": False,
         "broker_connection_retry": False,
         "broker_connection_max_retries": 0,
         "task_publish_retry": False,
     }
+
+
+def _polling_backend(settings: Settings) -> str:
+    scheme = settings.redis_url.split("://", 1)[0].lower()
+    return "PollingSentinelBackend" if scheme == "sentinel" else "PollingRedisBackend"

@@ -14,29 +14,23 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 from celery import Celery
 from celery.result import AsyncResult
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
-from producer.celery_config import celery_config, producer_config, redis_tls
+from producer.celery_config import celery_config, producer_config
 from producer.guards import Guards
-from producer.lanes import (
-    BULK,
-    CLAIM_PREFIX,
-    DEADLINE_HEADER,
-    INFLIGHT,
-    INTERACTIVE,
-    QUEUES,
-    SEND_TASK,
-    VERIFY_TASK,
-)
-from producer.outcomes import InvalidRequest, OtpqError, reason_of
-from producer.redaction import redact_kwargs, redact_text
-from producer.requests import SendRequest, VerifyRequest
+from producer.lanes import CLAIM_PREFIX, INFLIGHT
+from producer.outcomes import OtpqError, reason_of
+from producer.publish import Job, build_message, send_job, verify_job
+from producer.redaction import redact_text
+from producer.redis_factory import redis_client
 from producer.sealing import Sealer
 from producer.settings import Settings
 
@@ -113,22 +107,10 @@ class OtpClient:
         destination and reference within OTPQ_RESEND_COOLDOWN, returns the first job's
         id and queues nothing. A blocked country raises `DestinationBlocked`.
         """
-        lane = options.pop("lane", "interactive")
-        deadline = options.pop("deadline", None)
-        idempotency_key = options.pop("idempotency_key", None)
-        request = SendRequest.from_kwargs(
-            {"destination": destination, "brand_name": brand_name, "source": source, **options}
-        )
-        request.check_backend(self.settings.backend)
-        self.guards.check_country(request.destination)
-        return self._guarded(
-            SEND_TASK,
-            request.to_kwargs(),
-            lane=lane,
-            deadline=deadline,
-            idempotency_key=idempotency_key,
-            cooldown=(request.destination, request.ref_id),
-        )
+        job = send_job(self.settings, destination, brand_name, source, options)
+        assert job.destination is not None
+        self.guards.check_country(job.destination)
+        return self._guarded(job)
 
     def verify(
         self, destination: str, otp: str, brand_name: str, source: str, **options: Any
@@ -136,95 +118,41 @@ class OtpClient:
         """Queue one VerifyOTPMessage; returns the job id. Poll for `result["valid"]`.
 
         The code travels sealed with OTPQ_OTP_KEYS (producer/sealing.py)."""
-        lane = options.pop("lane", "interactive")
-        deadline = options.pop("deadline", None)
-        idempotency_key = options.pop("idempotency_key", None)
-        request = VerifyRequest.from_kwargs(
-            {
-                "destination": destination,
-                "otp": otp,
-                "brand_name": brand_name,
-                "source": source,
-                **options,
-            }
-        )
         return self._guarded(
-            VERIFY_TASK,
-            self.sealer.seal_kwargs(request.to_kwargs()),
-            lane=lane,
-            deadline=deadline,
-            idempotency_key=idempotency_key,
+            verify_job(self.settings, self.sealer, destination, otp, brand_name, source, options)
         )
 
-    def _guarded(
-        self,
-        task: str,
-        kwargs: dict[str, Any],
-        *,
-        lane: str,
-        deadline: float | None,
-        idempotency_key: str | None,
-        cooldown: tuple[str, str] | None = None,
-    ) -> str:
+    def _guarded(self, job: Job) -> str:
         """One enqueue behind the idempotency key and the resend cooldown (producer/guards.py)."""
         job_id = str(uuid.uuid4())
         try:
             held = self.guards.reserve(
-                job_id, task=task, idempotency_key=idempotency_key, cooldown=cooldown
+                job_id,
+                task=job.task,
+                idempotency_key=job.idempotency_key,
+                cooldown=job.cooldown,
             )
         except redis.RedisError as exc:
-            raise BrokerUnavailable(redact_text(f"could not queue {task}: {exc}")) from None
+            raise BrokerUnavailable(redact_text(f"could not queue {job.task}: {exc}")) from None
         if held.repeat_of:
             return held.repeat_of
         try:
-            return self._enqueue(task, kwargs, lane=lane, deadline=deadline, job_id=job_id)
+            return self._enqueue(job, job_id)
         except BaseException:
             held.release()
             raise
 
     def _redis(self) -> redis.Redis:
-        """The guards' own connection: same timeout and TLS settings as the broker's."""
-        return redis.Redis.from_url(
-            self.settings.redis_url,
-            socket_timeout=self.settings.redis_timeout,
-            socket_connect_timeout=self.settings.redis_timeout,
-            **(redis_tls(self.settings) or {}),
-        )
+        """The producer's own connection (guards, pushes, claims): one bounded retry, so a
+        stale pooled connection reconnects but a dead Redis fails within its timeout."""
+        return redis_client(self.settings, retry=Retry(NoBackoff(), 1))
 
-    def _enqueue(
-        self,
-        task: str,
-        kwargs: dict[str, Any],
-        *,
-        lane: str,
-        deadline: float | None,
-        job_id: str | None = None,
-    ) -> str:
-        queue = _queue_for(lane)
-        if deadline is None:
-            deadline = (
-                self.settings.interactive_deadline
-                if queue == INTERACTIVE
-                else self.settings.bulk_deadline
-            )
-        if isinstance(deadline, bool) or not isinstance(deadline, int | float) or deadline <= 0:
-            raise InvalidRequest("deadline", "must be a positive number of seconds")
-        job_id = job_id or str(uuid.uuid4())
+    def _enqueue(self, job: Job, job_id: str) -> str:
+        message = build_message(self.app, job, job_id)
         try:
-            self.app.send_task(
-                task,
-                kwargs=kwargs,
-                queue=queue,
-                task_id=job_id,
-                headers={DEADLINE_HEADER: time.time() + deadline},
-                argsrepr="()",
-                kwargsrepr=repr(redact_kwargs(kwargs)),
-                retry=False,
-            )
-        except OtpqError:
-            raise
-        except Exception as exc:  # kombu/redis raise many types for "Redis is down"
-            raise BrokerUnavailable(redact_text(f"could not queue {task}: {exc}")) from None
+            self.guards.redis.lpush(message.key, message.payload)
+        except redis.RedisError as exc:
+            raise BrokerUnavailable(redact_text(f"could not queue {job.task}: {exc}")) from None
         return job_id
 
     # -- poll -------------------------------------------------------------------
@@ -236,15 +164,7 @@ class OtpClient:
             value = result.result
         except Exception as exc:
             raise BrokerUnavailable(redact_text(f"could not read job {job_id}: {exc}")) from None
-        mapped = STATES.get(state, state.lower())
-        if state == "PENDING" and self._in_flight(job_id):
-            mapped = "running"
-        if state == "SUCCESS":
-            return JobStatus(job_id, mapped, result=value if isinstance(value, dict) else {})
-        if state in ("FAILURE", "REVOKED", "RETRY"):
-            text = redact_text(str(value)) if value is not None else state.lower()
-            return JobStatus(job_id, mapped, reason=reason_of(text), error=text)
-        return JobStatus(job_id, mapped)
+        return job_status(job_id, state, value, lambda: self._in_flight(job_id))
 
     def _in_flight(self, job_id: str) -> bool:
         """A worker is making this send's Pinpoint call (its claim, worker/claims.py)."""
@@ -271,11 +191,19 @@ class OtpClient:
             self.guards.redis.close()
 
 
-def _queue_for(lane: str) -> str:
-    queue = {"interactive": INTERACTIVE, "bulk": BULK}.get(lane, lane)
-    if queue not in QUEUES:
-        raise InvalidRequest("lane", "must be 'interactive' or 'bulk'")
-    return queue
+def job_status(job_id: str, state: str, value: Any, in_flight: Callable[[], bool]) -> JobStatus:
+    """A Celery state and result as a caller reads them (both clients use this).
+
+    `in_flight` is asked only for a PENDING job: is a worker making its call right now?"""
+    mapped = STATES.get(state, state.lower())
+    if state == "PENDING" and in_flight():
+        mapped = "running"
+    if state == "SUCCESS":
+        return JobStatus(job_id, mapped, result=value if isinstance(value, dict) else {})
+    if state in ("FAILURE", "REVOKED", "RETRY"):
+        text = redact_text(str(value)) if value is not None else state.lower()
+        return JobStatus(job_id, mapped, reason=reason_of(text), error=text)
+    return JobStatus(job_id, mapped)
 
 
 def make_app(settings: Settings) -> Celery:

@@ -11,9 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery.backends.redis import RedisBackend
+from celery.backends.redis import RedisBackend, SentinelBackend
 
 
 class PollingRedisBackend(RedisBackend):
+    def on_task_call(self, producer: Any, task_id: str) -> None:
+        """Nothing to subscribe to: results are read with GET when polled."""
+
+
+class PollingSentinelBackend(SentinelBackend):
+    """The same, for a `sentinel://` REDIS_URL (Celery's SentinelBackend finds the master)."""
+
     def on_task_call(self, producer: Any, task_id: str) -> None:
         """Nothing to subscribe to: results are read with GET when polled."""

@@ -290,6 +290,13 @@ class Settings:
     redis_ca_certs: str | None = None
     redis_certfile: str | None = None
     redis_keyfile: str | None = None
+    #: OTPQ_SENTINEL_MASTER: the master's name when REDIS_URL is `sentinel://` (docs/redis.md).
+    sentinel_master: str | None = None
+    #: OTPQ_SENTINEL_PASSWORD: the sentinels' own `requirepass` (the master's is in the URL).
+    sentinel_password: str | None = None
+    #: OTPQ_SENTINEL_TLS: TLS to the sentinels and the nodes they name, verified with
+    #: OTPQ_REDIS_CA_CERTS (`sentinel://` has no TLS variant of its own).
+    sentinel_tls: bool = False
     #: OTPQ_OTP_KEYS: Fernet keys; the first seals OTPs in messages, all of them open.
     otp_keys: tuple[str, ...] = ()
     #: OTPQ_ALLOW_PLAINTEXT_OTP=1: let `OtpClient.verify` queue codes unsealed when
@@ -357,6 +364,9 @@ class Settings:
             redis_ca_certs=env.get("OTPQ_REDIS_CA_CERTS") or None,
             redis_certfile=env.get("OTPQ_REDIS_CERTFILE") or None,
             redis_keyfile=env.get("OTPQ_REDIS_KEYFILE") or None,
+            sentinel_master=env.get("OTPQ_SENTINEL_MASTER") or None,
+            sentinel_password=env.get("OTPQ_SENTINEL_PASSWORD") or None,
+            sentinel_tls=_flag(env, "OTPQ_SENTINEL_TLS"),
             **_abuse_settings(env),
             metrics_port=_port(env, "OTPQ_METRICS_PORT", DEFAULT_METRICS_PORT),
             metrics_addr=_ip_address(env, "OTPQ_METRICS_ADDR", DEFAULT_METRICS_ADDR),
@@ -371,6 +381,10 @@ class Settings:
 
     def check(self) -> None:
         """Refuse combinations that would make Redis deliver a live job twice."""
+        if self.redis_url.lower().startswith("sentinel://") and not self.sentinel_master:
+            raise ConfigError(
+                "OTPQ_SENTINEL_MASTER must name the master when REDIS_URL is sentinel://"
+            )
         if not 0 <= self.bulk_reserve < 1:
             raise ConfigError("OTPQ_BULK_RESERVE must be from 0 up to (not including) 1")
         longest_hold = (

@@ -22,13 +22,27 @@ And it keeps one Redis client per connection pool: stock kombu builds a new
 published, and redis-py fills a dict of a few hundred response callbacks in each
 constructor — a tenth of a busy worker's CPU (py-spy, `bench/throughput.py`).
 
+And it keeps a lost connection from losing the message it was delivering: kombu pops a
+message (BRPOP) and only then records it as unacked, in a second round trip. A
+connection dropped in between — a failover's clients killed, a Redis restart — leaves
+the message in neither place. Here it is kept in memory and pushed back to its queue
+as soon as the channel polls again (tests/system/test_sentinel.py hits this window).
+
+With a `sentinel://` broker URL the same hardening rides on kombu's SentinelChannel,
+which asks the sentinels for the current master (`master_name` transport option, set
+by producer.celery_config) and follows it after a failover.
+
 Selected with `broker_transport` in worker.app; producers never consume, so they
 keep the stock transport.
+
+The clients built here are kombu's own (`super()._create_client()` over kombu's pool):
+they stay outside producer.redis_factory, which builds otpq's clients.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from typing import Any
 
 import redis
@@ -51,7 +65,34 @@ def is_envelope(message: object) -> bool:
     return (headers is None or isinstance(headers, dict)) and isinstance(body, str | type(None))
 
 
-class Channel(kombu_redis.Channel):
+#: (payload, exchange, routing key) of messages popped whose unacked record failed.
+#: Process-wide: Celery builds a new channel when it reconnects.
+_undelivered: deque[tuple[dict[str, Any], str, str]] = deque()
+
+
+class QoS(kombu_redis.QoS):
+    def append(self, message: Any, delivery_tag: str) -> None:
+        try:
+            super().append(message, delivery_tag)
+        except (redis.ConnectionError, redis.TimeoutError):
+            info = message.delivery_info
+            _undelivered.append((message._raw, info["exchange"], info["routing_key"]))
+            raise
+
+
+class _Hardened:
+    """What otpq adds to a kombu Redis channel, plain or Sentinel."""
+
+    QoS = QoS
+
+    def _brpop_start(self, timeout: float | None = None) -> Any:
+        while _undelivered:  # a connection error here reconnects and tries again
+            payload, exchange, routing_key = _undelivered[0]
+            self._do_restore_message(payload, exchange, routing_key, self.client)
+            _undelivered.popleft()
+            logger.warning("put back a message whose delivery a lost connection cut short")
+        return super()._brpop_start(timeout)
+
     _sync_client: redis.Redis | None = None
 
     def _create_client(self, asynchronous: bool = False) -> Any:
@@ -77,8 +118,24 @@ class Channel(kombu_redis.Channel):
             return True
 
 
+class Channel(_Hardened, kombu_redis.Channel):
+    pass
+
+
+class SentinelChannel(_Hardened, kombu_redis.SentinelChannel):
+    pass
+
+
 class Transport(kombu_redis.Transport):
-    Channel = Channel
+    Channel: type[kombu_redis.Channel] = Channel
+
+    def __init__(self, client: Any, **kwargs: Any) -> None:
+        # `broker_transport` names this class whatever the URL's scheme, so the
+        # scheme picks the channel, as kombu's own `sentinel://` transport would.
+        if any(url.lower().startswith("sentinel://") for url in client.alt or [client.hostname]):
+            self.Channel = SentinelChannel
+            self.default_port = kombu_redis.SentinelTransport.default_port
+        super().__init__(client, **kwargs)
 
     def _deliver(self, message: Any, queue: str) -> None:
         if not is_envelope(message):

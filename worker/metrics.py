@@ -282,11 +282,10 @@ class QueueLength(Collector):
 
     def _redis(self) -> Any:
         if self._client is None:
-            import redis
+            from producer.redis_factory import redis_client
 
-            timeout = min(self.settings.redis_timeout, 2.0)
-            self._client = redis.Redis.from_url(
-                self.settings.redis_url, socket_timeout=timeout, socket_connect_timeout=timeout
+            self._client = redis_client(
+                self.settings, timeout=min(self.settings.redis_timeout, 2.0)
             )
         return self._client
 

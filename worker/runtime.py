@@ -14,7 +14,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from producer.celery_config import redis_tls
+from producer.redis_factory import redis_client
 from producer.sealing import Sealer
 from producer.settings import Settings
 from worker.abuse import Abuse
@@ -33,15 +33,12 @@ class Runtime:
 
     @cached_property
     def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(
-            self.settings.redis_url,
-            socket_timeout=self.settings.redis_timeout,
-            socket_connect_timeout=self.settings.redis_timeout,
+        return redis_client(
+            self.settings,
             health_check_interval=25,
             # Few, quick retries: the limiter must answer (or fail) fast, not after
             # redis-py's default ten reconnect attempts.
             retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 2),
-            **(redis_tls(self.settings) or {}),
         )
 
     @cached_property

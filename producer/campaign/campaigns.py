@@ -39,6 +39,7 @@ from producer.client import BrokerUnavailable
 from producer.lanes import BULK
 from producer.outcomes import OtpqError
 from producer.redaction import ROWS_SHOWN, mask_number, redact_kwargs, redact_text
+from producer.redis_factory import redis_client
 from producer.requests import SendRequest
 from producer.settings import BATCH_MAX_ROWS, DEFAULT_CAMPAIGN_BATCH_SIZE, Settings
 
@@ -182,11 +183,7 @@ class Campaigns:
 
     def __init__(self, settings: Settings | None = None, *, client: redis.Redis | None = None):
         self.settings = settings or Settings.from_env()
-        self.redis = client or redis.Redis.from_url(
-            self.settings.redis_url,
-            socket_timeout=self.settings.redis_timeout,
-            socket_connect_timeout=self.settings.redis_timeout,
-        )
+        self.redis = client or redis_client(self.settings)
         self.ledger = Ledger(self.redis)
         self.budget = Budget(
             self.settings.send_rate, self.settings.bulk_deadline, self.settings.daily_send_cap

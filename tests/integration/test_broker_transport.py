@@ -1,8 +1,12 @@
-"""worker.broker's Channel keeps one Redis client per connection pool."""
+"""worker.broker's Channel keeps one Redis client per connection pool, and puts back a
+message whose delivery a lost connection cut short."""
 
 from __future__ import annotations
 
+import pytest
+import redis
 from kombu import Connection
+from kombu.transport import redis as kombu_redis
 
 from worker.broker import Channel
 
@@ -32,4 +36,34 @@ def test_messages_still_flow_through_the_cached_client(redis_url: str) -> None:
         for message in got:
             message.ack()
         assert sorted(m.payload["n"] for m in got) == [0, 1, 2]
+        queue.close()
+
+
+def test_a_message_whose_unacked_record_failed_is_put_back(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection drops between kombu's BRPOP and its unacked record (a failover's
+    killed clients): the popped message is neither queued nor unacked. It goes back."""
+    original = kombu_redis.QoS.append
+    calls = []
+
+    def cut_once(self: kombu_redis.QoS, message: object, delivery_tag: str) -> None:
+        calls.append(delivery_tag)
+        if len(calls) == 1:
+            raise redis.ConnectionError("Connection closed by server.")
+        original(self, message, delivery_tag)
+
+    monkeypatch.setattr(kombu_redis.QoS, "append", cut_once)
+    with Connection(redis_url, transport="worker.broker:Transport") as conn:
+        queue = conn.SimpleQueue("otpq-putback-check")
+        queue.put({"n": 1})
+        with pytest.raises(redis.ConnectionError):
+            queue.get(timeout=5)
+        lists = redis.Redis.from_url(redis_url)
+        assert lists.llen("otpq-putback-check") == 0 and not lists.hlen("unacked")
+        again = queue.get(timeout=5)
+        assert again.payload == {"n": 1} and again.delivery_info["redelivered"] is True
+        again.ack()
+        assert len(calls) == 2 and lists.llen("otpq-putback-check") == 0
+        lists.close()
         queue.close()

@@ -6,6 +6,7 @@ import sys
 import producer
 
 EXPECTED = {
+    "AsyncOtpClient",
     "BrokerUnavailable",
     "ConfigError",
     "Cancelled",
