@@ -44,6 +44,14 @@ def _headers(value: object) -> str:
     return "<headers redacted>"
 
 
+def _exc(value: object) -> str:
+    """An exception by its text (as Celery's `%s` shows it), never its repr: a
+    UnicodeDecodeError's repr holds the whole undecodable body, its text does not."""
+    if isinstance(value, BaseException):
+        return f"{type(value).__name__}: {str(value)[:200]}"
+    return "<error>"
+
+
 def _celery_rewrites() -> dict[str, Callable[[tuple[Any, ...]], tuple[Any, ...]]]:
     try:
         from celery.worker.consumer import consumer as c
@@ -53,11 +61,11 @@ def _celery_rewrites() -> dict[str, Callable[[tuple[Any, ...]], tuple[Any, ...]]
         # (report,): body, content type, delivery info and headers in one string.
         c.UNKNOWN_FORMAT: lambda a: (_body(a[0]),),
         # (exc, body, headers, delivery_info)
-        c.UNKNOWN_TASK_ERROR: lambda a: (a[0], _body(a[1]), _headers(a[2]), *a[3:]),
+        c.UNKNOWN_TASK_ERROR: lambda a: (str(a[0])[:200], _body(a[1]), _headers(a[2]), *a[3:]),
         # (exc, body)
-        c.INVALID_TASK_ERROR: lambda a: (a[0], _body(a[1]), *a[2:]),
+        c.INVALID_TASK_ERROR: lambda a: (_exc(a[0]), _body(a[1]), *a[2:]),
         # (exc, content_type, content_encoding, headers, body)
-        c.MESSAGE_DECODE_ERROR: lambda a: (*a[:3], "<headers redacted>", _body(a[4])),
+        c.MESSAGE_DECODE_ERROR: lambda a: (_exc(a[0]), *a[1:3], "<headers redacted>", _body(a[4])),
     }
 
 

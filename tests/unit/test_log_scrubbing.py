@@ -107,3 +107,17 @@ def test_job_ids_and_dates_are_kept() -> None:
     text = "job 2f0c1234-1234-5678-9abc-123456789012 at 2026-12-01T19:58:30.123+00:00"
     assert redact_text(text) == text
     assert redact_text(f"ref {REF}") == "ref 46bb\u2026"
+
+
+def test_decode_error_shows_the_error_not_its_bytes() -> None:
+    raw = b"\xff" + BODY.encode()
+    try:
+        raw.decode()
+    except UnicodeDecodeError as exc:
+        error = exc
+    text = shown(
+        "celery.worker.consumer.consumer", consumer.MESSAGE_DECODE_ERROR,
+        error, "application/json", "binary", {}, raw,
+    )  # fmt: skip
+    assert_clean(text)
+    assert "UnicodeDecodeError" in text and "destination" not in text
