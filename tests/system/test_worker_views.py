@@ -156,7 +156,6 @@ def views(
 def ask_every_view(env: dict[str, str], flower: Flower, seen: Views) -> None:
     """Each inspect verb until it lists one of our jobs, then Flower's worker views."""
     for verb in VERBS:
-
         # Scheduled: until both retrying jobs were listed (each waits there in turn).
         wanted = {"retry send", "retry verify"} if verb == "scheduled" else set()
         found = seen.found.setdefault(verb, set())
