@@ -40,7 +40,7 @@ def ledger() -> Ledger:
     global _current
     if _current is None or _current[0] != os.getpid():
         rt = runtime(settings, pool_size=app.conf.worker_concurrency or 16)
-        _current = (os.getpid(), Ledger(rt.redis))
+        _current = (os.getpid(), Ledger(rt.redis, settings.hash_key))
     return _current[1]
 
 

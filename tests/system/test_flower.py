@@ -279,7 +279,6 @@ def test_a_campaign_batch_is_listed_with_masked_rows(
     """An `otp.send_batch` message shows under its own name on the bulk lane, its rows
     masked, and each row's job id is pollable on its own."""
     from producer.campaign import Campaigns
-    from producer.campaign.ids import row_job_id
 
     numbers = [f"+1425555{i:04d}" for i in range(300, 305)]
     campaigns = Campaigns(Settings.from_env(env))
@@ -289,7 +288,7 @@ def test_a_campaign_batch_is_listed_with_masked_rows(
         )
     finally:
         campaigns.close()
-    row_ids = [row_job_id(report.campaign_id, n) for n in numbers]
+    row_ids = [campaigns.row_job_id(report.campaign_id, n) for n in numbers]
     client = OtpClient(Settings.from_env(env))
     try:
         for job_id in row_ids:
