@@ -17,6 +17,14 @@ NUMBER_KEYS = frozenset({"destination", "origination_identity"})
 #: Keys whose values are never shown in any form.
 SECRET_KEYS = frozenset({"otp"})
 
+#: Keys whose values are shown (text scrubbed); any other key's value is not shown at
+#: all: a code or a number under a misspelt name (`opt`, `code`, `phone`) stays hidden.
+SHOWN_KEYS = frozenset(
+    {"brand_name", "source", "language", "reference_id", "entity_id", "template_id",
+     "channel", "code_length", "validity_period", "allowed_attempts"}
+)  # fmt: skip
+#: Longest unknown kwarg name shown.
+KEY_MAX = 40
 #: The key of `otp.send_batch`'s row list; each row's kwargs are redacted like a send's.
 ROWS_KEY = "rows"
 #: Rows of a batch shown in reprs (Flower, logs); the rest are counted.
@@ -95,15 +103,18 @@ def mask_digest(digest: str) -> str:
 
 
 def redact_kwargs(kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Task kwargs as they may be shown: numbers masked, OTPs replaced, text scrubbed."""
+    """Task kwargs as they may be shown: numbers masked, OTPs replaced, text scrubbed.
+    Key names are caller-chosen too: an unknown one is bounded and scrubbed."""
     shown: dict[str, Any] = {}
     for key, value in (kwargs or {}).items():
         if key in SECRET_KEYS:
             shown[key] = "<redacted>"
-        elif key in NUMBER_KEYS and value is not None:
-            shown[key] = mask_number(value)
+        elif key in NUMBER_KEYS:
+            shown[key] = None if value is None else mask_number(value)
         elif key == ROWS_KEY and isinstance(value, list | tuple):
             shown[key] = redact_rows(value)
+        elif key not in SHOWN_KEYS:
+            shown[redact_text(str(key)[:KEY_MAX])] = "<redacted>"
         elif isinstance(value, str):
             shown[key] = redact_text(value[:200])
         elif isinstance(value, int | float | bool) or value is None:

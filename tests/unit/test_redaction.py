@@ -85,3 +85,15 @@ def test_pinpoints_own_error_text_is_masked(spelling: str) -> None:
     error = Permanent("BadRequestException", f"Invalid destination {spelling}")
     _no_number(str(error))
     _no_number(str(PinpointRejected(f"BadRequestException: {spelling}")))
+
+
+def test_values_under_unknown_keys_are_not_shown() -> None:
+    shown = redact_kwargs({"opt": "804137", "code": 804137, "phone": "4255550142", "source": "S"})
+    assert shown == {"opt": "<redacted>", "code": "<redacted>", "phone": "<redacted>",
+                     "source": "S"}  # fmt: skip
+
+
+def test_a_key_named_like_a_number_is_masked() -> None:
+    assert redact_kwargs({"+14255550142": 1, "origination_identity": None}) == {
+        "+1********42": "<redacted>", "origination_identity": None
+    }  # fmt: skip
