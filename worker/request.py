@@ -32,8 +32,6 @@ logger = logging.getLogger(__name__)
 MALFORMED = "<message body is not [args, kwargs, embed]>"
 #: Shown in place of each positional argument (otpq's tasks take none).
 REDACTED_ARG = "<redacted>"
-#: Longest unknown kwarg name shown in reprs (names are caller-chosen text).
-KEY_MAX = 40
 
 
 def well_formed(payload: object) -> bool:
@@ -59,9 +57,8 @@ class RedactedRequest(Request):
         super().__init__(message, *args, body=body, decoded=decoded, **options)
         self._argsrepr = "()" if not self._args else f"<{len(self._args)} args redacted>"
         kwargs = self._kwargs if isinstance(self._kwargs, dict) else {}
-        shown = redact_kwargs(kwargs)
-        # Key names are caller-chosen too: bounded, and a number used as one is masked.
-        self._shown_kwargs = {redact_text(str(k)[:KEY_MAX]): v for k, v in shown.items()}
+        # Key names are caller-chosen too: redact_kwargs bounds and masks unknown ones.
+        self._shown_kwargs = redact_kwargs(kwargs)
         self._kwargsrepr = repr(self._shown_kwargs)
 
     def info(self, safe: bool = False) -> dict[str, Any]:
