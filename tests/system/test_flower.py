@@ -48,8 +48,11 @@ def env(redis_server: RedisServer, sandbox: PinpointSandbox, metrics_port: int) 
 
 
 @pytest.fixture(scope="module")
-def worker(env: dict[str, str]) -> Iterator[WorkerProcess]:
-    with WorkerProcess(env, name=WORKER_NAME) as process:
+def worker(
+    env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    log = tmp_path_factory.mktemp("flower-worker") / "worker.log"
+    with WorkerProcess(env, name=WORKER_NAME, log_path=log) as process:
         yield process
 
 
