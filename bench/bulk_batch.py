@@ -29,7 +29,6 @@ from bench.boto_ceiling import ceiling
 from bench.stack import BenchStack, bench_stack, numbers, table
 from bench.throughput import done_rate, raw_celery, start
 from producer.campaign import Campaigns
-from producer.campaign.ids import row_job_id
 from producer.settings import Settings
 
 
@@ -54,7 +53,7 @@ def campaign_rows(
         batch_size=batch,
     )
     assert report.enqueued == rows, report.to_dict()
-    ids = [row_job_id(report.campaign_id, n) for n in destinations]
+    ids = [campaigns.row_job_id(report.campaign_id, n) for n in destinations]
     campaigns.close()
     start(stack, processes, concurrency, "worker")
     rate = done_rate(redis.Redis.from_url(stack.env["REDIS_URL"]), ids, timeout=600)

@@ -63,12 +63,16 @@ class KeyHasher:
             raise redis.RedisError(f"{HASH_KEY_NAME} vanished right after it was set")
         return cls(stored if isinstance(stored, bytes) else str(stored).encode())
 
+    def digest(self, purpose: str, *parts: str) -> str:
+        """HMAC-SHA256 hex of the purpose and parts: a digest of a number that only a
+        holder of the key can recompute (campaign row ids, producer/campaign/ids.py)."""
+        message = "\x1f".join((purpose, *parts)).encode("utf-8")
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+
     def key(self, purpose: str, *parts: str) -> str:
         """``otpq:<purpose>:<hmac>``; the purpose is inside the MAC too, so one number's
         keys for different purposes cannot be linked."""
-        message = "\x1f".join((purpose, *parts)).encode("utf-8")
-        digest = hmac.new(self._secret, message, hashlib.sha256).hexdigest()
-        return f"otpq:{purpose}:{digest[:DIGEST_CHARS]}"
+        return f"otpq:{purpose}:{self.digest(purpose, *parts)[:DIGEST_CHARS]}"
 
     def number_key(self, purpose: str, number: str, *parts: str) -> str:
         """`key` for per-number state, always over the canonical number: every spelling

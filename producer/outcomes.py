@@ -53,6 +53,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from producer.redaction import redact_text
+
 
 class OtpqError(Exception):
     """A job's final failure. `str()` is `"<reason>: <detail>"`."""
@@ -64,7 +66,9 @@ class OtpqError(Exception):
         self.detail = detail
 
     def __str__(self) -> str:
-        return f"{self.reason}: {self.detail}" if self.detail else self.reason
+        # Details quote input and AWS's own text: a number in any spelling is masked.
+        text = f"{self.reason}: {self.detail}" if self.detail else self.reason
+        return redact_text(text)
 
 
 class InvalidRequest(OtpqError, ValueError):

@@ -17,3 +17,14 @@ def generate_ref_id(destination: str, brand_name: str, source: str) -> str:
     the hash would break interoperability with codes already in flight.
     """
     return hashlib.md5((brand_name + source + destination).encode()).hexdigest()
+
+
+def shown_ref_id(reference_id: str | None, ref_id: str) -> str:
+    """The reference id as results, logs, Flower and exports may show it: a caller's own
+    id as given; the default md5 only masked (`46bb…`), because an unkeyed digest of
+    brand + source + number is reversed to the number by trying every number."""
+    if reference_id:
+        return reference_id
+    from producer.redaction import mask_digest
+
+    return mask_digest(ref_id)

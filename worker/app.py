@@ -97,5 +97,7 @@ def _scrub_logs(logger: Any = None, **_: Any) -> None:
     logs.install(logger)
 
 
-# `celery -A worker flower` imports this module: scrub events before Flower keeps them.
+# `celery -A worker flower` and `celery -A worker events` import this module: scrub
+# events before Flower or Celery's event monitor keeps or prints them.
 events.install_flower_filter()
+events.install_event_filters()

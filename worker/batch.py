@@ -111,7 +111,7 @@ def _rows(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
         raise InvalidRequest("args", "takes keyword arguments only")
     for name in kwargs:
         if name != "rows":
-            raise InvalidRequest(str(name)[:40], "unknown argument")
+            raise InvalidRequest(redact_text(str(name)[:40]), "unknown argument")
     rows = kwargs.get("rows")
     if not isinstance(rows, list):
         raise InvalidRequest("rows", "must be a list of {job_id, kwargs}")

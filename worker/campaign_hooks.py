@@ -26,6 +26,7 @@ from celery import Task, signals
 from producer.campaign.ledger import SENT, Ledger, state_for
 from producer.lanes import CAMPAIGN_HEADER, SEND_TASK, VERIFY_TASK
 from producer.outcomes import Cancelled, OtpqError
+from producer.refid import generate_ref_id
 from worker.app import app, settings
 from worker.runtime import runtime
 
@@ -39,7 +40,7 @@ def ledger() -> Ledger:
     global _current
     if _current is None or _current[0] != os.getpid():
         rt = runtime(settings, pool_size=app.conf.worker_concurrency or 16)
-        _current = (os.getpid(), Ledger(rt.redis))
+        _current = (os.getpid(), Ledger(rt.redis, settings.hash_key))
     return _current[1]
 
 
@@ -133,8 +134,12 @@ def _on_success(sender: Task | None = None, result: Any = None, **_: Any) -> Non
         return  # settled with its claim's outcome (sent_into), or by the run that sent it
     try:
         if sender.name == VERIFY_TASK and isinstance(result, dict):
-            destination = (sender.request.kwargs or {}).get("destination")
-            reference_id = result.get("reference_id")
+            kwargs = sender.request.kwargs or {}
+            destination = kwargs.get("destination")
+            # The result shows the default reference id masked: recompute the real one.
+            reference_id = kwargs.get("reference_id") or generate_ref_id(
+                str(destination), str(kwargs.get("brand_name")), str(kwargs.get("source"))
+            )
             if isinstance(destination, str) and isinstance(reference_id, str):
                 ledger().answer(reference_id, destination, bool(result.get("valid")))
     except redis.RedisError as exc:

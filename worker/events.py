@@ -93,17 +93,31 @@ def install_flower_filter() -> bool:
         from flower.events import EventsState  # type: ignore[import-untyped]
     except ImportError:
         return False
-    original = getattr(EventsState, "event", None)
+    return _scrub_before(EventsState, "event")
+
+
+def install_event_filters() -> bool:
+    """The same for `celery -A worker events`: its curses monitor and `--camera` keep
+    Celery's `State`, and `--dump` prints each event (Dumper.on_event)."""
+    from celery.events.dumper import Dumper
+    from celery.events.state import State
+
+    return _scrub_before(State, "event") and _scrub_before(Dumper, "on_event")
+
+
+def _scrub_before(cls: type, name: str) -> bool:
+    """Wrap `cls.name(self, event)` so that it sees `scrub_event(event)`; idempotent."""
+    original = getattr(cls, name, None)
     if original is None:
-        log.warning("flower.events.EventsState.event not found: Flower may show raw args")
+        log.warning("%s.%s not found: events may show raw args", cls.__name__, name)
         return False
     if getattr(original, "otpq_scrubbed", False):
         return True
 
-    def event(self: Any, event: Mapping[str, Any]) -> Any:
+    def scrubbed(self: Any, event: Mapping[str, Any]) -> Any:
         return original(self, scrub_event(event))
 
-    event.otpq_scrubbed = True  # type: ignore[attr-defined]
-    event.__doc__ = original.__doc__
-    EventsState.event = event
+    scrubbed.otpq_scrubbed = True  # type: ignore[attr-defined]
+    scrubbed.__doc__ = original.__doc__
+    setattr(cls, name, scrubbed)
     return True

@@ -30,8 +30,8 @@ logger = logging.getLogger(__name__)
 #: The one positional argument a malformed message is run with: the task refuses
 #: positional arguments, so the job ends `invalid: args` with a result to poll.
 MALFORMED = "<message body is not [args, kwargs, embed]>"
-#: Longest unknown kwarg name shown in reprs (names are caller-chosen text).
-KEY_MAX = 40
+#: Shown in place of each positional argument (otpq's tasks take none).
+REDACTED_ARG = "<redacted>"
 
 
 def well_formed(payload: object) -> bool:
@@ -57,9 +57,20 @@ class RedactedRequest(Request):
         super().__init__(message, *args, body=body, decoded=decoded, **options)
         self._argsrepr = "()" if not self._args else f"<{len(self._args)} args redacted>"
         kwargs = self._kwargs if isinstance(self._kwargs, dict) else {}
-        shown = redact_kwargs(kwargs)
-        # Key names are caller-chosen too: bounded, and a number used as one is masked.
-        self._kwargsrepr = repr({redact_text(str(k)[:KEY_MAX]): v for k, v in shown.items()})
+        # Key names are caller-chosen too: redact_kwargs bounds and masks unknown ones.
+        self._shown_kwargs = redact_kwargs(kwargs)
+        self._kwargsrepr = repr(self._shown_kwargs)
+
+    def info(self, safe: bool = False) -> dict[str, Any]:
+        """What `celery inspect active|scheduled|reserved|query_task` and Flower's
+        worker page show. Celery's own returns the raw args and kwargs unless
+        `safe=True`, and only `active` can be asked for that: here both forms are the
+        redacted ones, whoever sent the job."""
+        shown = super().info(safe=True)
+        if not safe:
+            shown["args"] = [REDACTED_ARG] * len(self._args or ())
+            shown["kwargs"] = dict(self._shown_kwargs)
+        return shown
 
     def reject(self, requeue: bool = False) -> None:
         """Always requeue: otpq raises no `Reject` itself, and Celery rejects without

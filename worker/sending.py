@@ -31,7 +31,7 @@ from producer.outcomes import (
     reason_of,
 )
 from producer.redaction import mask_number
-from producer.refid import generate_ref_id
+from producer.refid import generate_ref_id, shown_ref_id
 from producer.requests import SendRequest, VerifyRequest
 from worker import campaign_hooks, metrics
 from worker.abuse import AbuseUnavailable
@@ -204,7 +204,7 @@ def send(
         raise PinpointRejected(str(error)) from None
     result = {
         "job_id": job_id,
-        "reference_id": request.ref_id,
+        "reference_id": shown_ref_id(request.reference_id, request.ref_id),
         "message_id": delivery.message_id,
         "delivery_status": delivery.delivery_status,
         "status_code": delivery.status_code,

@@ -28,6 +28,7 @@ from producer.lanes import (
 )
 from producer.outcomes import OtpqError, PinpointRejected, Retrying
 from producer.redaction import mask_number, redact_kwargs
+from producer.refid import shown_ref_id
 from producer.requests import VerifyRequest
 from worker import campaign_hooks, sending
 from worker.app import app, settings
@@ -201,7 +202,7 @@ def verify(self: OtpTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
     result = {
         "job_id": job_id,
         "valid": valid,
-        "reference_id": request.ref_id,
+        "reference_id": shown_ref_id(request.reference_id, request.ref_id),
         "destination": mask_number(request.destination),
         "attempts": calls,
     }

@@ -36,10 +36,12 @@ from producer.campaign.messages import batch_message, batch_row, origin, send_me
 from producer.campaign.parallel import ordered_map, processes_for
 from producer.campaign.rows import BadFile, InvalidRow, numbered, parse_row, read_csv
 from producer.client import BrokerUnavailable
+from producer.guards import KeyHasher
 from producer.lanes import BULK
 from producer.outcomes import OtpqError
 from producer.redaction import ROWS_SHOWN, mask_number, redact_kwargs, redact_text
 from producer.redis_factory import redis_client
+from producer.refid import shown_ref_id
 from producer.requests import SendRequest
 from producer.settings import BATCH_MAX_ROWS, DEFAULT_CAMPAIGN_BATCH_SIZE, Settings
 
@@ -184,7 +186,7 @@ class Campaigns:
     def __init__(self, settings: Settings | None = None, *, client: redis.Redis | None = None):
         self.settings = settings or Settings.from_env()
         self.redis = client or redis_client(self.settings)
-        self.ledger = Ledger(self.redis)
+        self.ledger = Ledger(self.redis, self.settings.hash_key)
         self.budget = Budget(
             self.settings.send_rate, self.settings.bulk_deadline, self.settings.daily_send_cap
         )
@@ -300,7 +302,9 @@ class Campaigns:
         cid = report.campaign_id
         plan = keys.plan_key(cid, uuid.uuid4().hex)
         chunk: list[str] = []
-        work = functools.partial(check_rows, cid, report.brand_name, report.source)
+        work = functools.partial(
+            check_rows, cid, report.brand_name, report.source, hasher=self.ledger.hasher
+        )
         try:
             for checked in ordered_map(work, rows, processes):
                 report.rows += 1
@@ -443,6 +447,10 @@ class Campaigns:
 
     # -- watch, cancel, export ----------------------------------------------------
 
+    def row_job_id(self, campaign: str, destination: str) -> str:
+        """The job id of `destination`'s row in `campaign` (to poll it with OtpClient)."""
+        return self.ledger.row_job_id(campaign, destination)
+
     def status(self, campaign: str) -> CampaignStatus:
         if not is_campaign_id(campaign):
             raise UnknownCampaign(f"{campaign[:40]!r} is not a campaign id")
@@ -526,7 +534,7 @@ def _finish_push(report: StartReport, done: int, progress: Progress | None) -> N
 
 
 def check_rows(
-    cid: str, brand_name: str, source: str, rows: list[tuple[int, Any]]
+    cid: str, brand_name: str, source: str, rows: list[tuple[int, Any]], *, hasher: KeyHasher
 ) -> list[InvalidRow | tuple[str, str]]:
     """The first pass's work for some rows: each is invalid, or its job id and spool line.
     A module-level function, so that worker processes can run it (producer/campaign/
@@ -537,12 +545,14 @@ def check_rows(
         if isinstance(parsed, InvalidRow):
             out.append(parsed)
             continue
-        job = row_job_id(cid, parsed.destination)
+        job = row_job_id(cid, parsed.destination, hasher)
         kwargs = parsed.to_kwargs()
         fields = (
             job,
-            keys.ref_key(parsed.ref_id),
-            json.dumps([parsed.destination, parsed.ref_id, line]),
+            keys.ref_key(parsed.ref_id, hasher),
+            json.dumps(
+                [parsed.destination, shown_ref_id(parsed.reference_id, parsed.ref_id), line]
+            ),
             json.dumps(kwargs),
             json.dumps(repr(redact_kwargs(kwargs))),
         )

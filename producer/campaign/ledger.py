@@ -5,35 +5,36 @@ settles each row as its send ends, and moves the answer counts as verifies arriv
 Every change that must not be half done is one Lua script, so counts stay equal to the
 rows they count whatever crashes in between.
 
-Keys (no key name ever holds a phone number: rows are keyed by job id, the reference
-map by the md5 reference id, or a hash of a caller's own reference id)::
+Keys (no key name ever holds a phone number or a digest anyone can recompute from one:
+rows are keyed by job id, itself a keyed digest (ids.py), the reference map by an HMAC
+of the reference id under OTPQ_HASH_KEY)::
 
     otpq:campaign:<id>            hash   brand_name, source, name, created, started, cancelled
     otpq:campaign:<id>:rows       hash   job id -> queued | sent | expired | limited |
                                          cancelled | failed:<reason>
-    otpq:campaign:<id>:numbers    hash   job id -> ["+1425...", reference id, line]
+    otpq:campaign:<id>:numbers    hash   job id -> ["+1425...", reference id as shown, line]
     otpq:campaign:<id>:answers    hash   job id -> verified | rejected
     otpq:campaign:<id>:counts     hash   total, queued, sent, ..., verified, rejected, retries
     otpq:campaign:<id>:plan:<n>   set    job ids seen by one start (deleted when it ends)
     otpq:campaign:<id>:inflight   zset   claim key of each row between claim and outcome
                                          -> server time of the claim (its cancel waits)
-    otpq:campaign-ref:<refid>     string campaign id, for verifies that carry the refid
+    otpq:campaign-ref:<hmac>      string campaign id, for verifies that carry the refid
     otpq:sends:<YYYY-MM-DD>       int    sends counted or reserved that UTC day
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 import redis
 
 from producer.campaign.ids import row_job_id
+from producer.guards import KeyHasher
 
 PREFIX = "otpq:campaign:"
 REF_PREFIX = "otpq:campaign-ref:"
@@ -50,8 +51,6 @@ VERIFIED = "verified"
 REJECTED = "rejected"
 #: Final states that are not failures in their own right (the brief's own columns).
 OWN_STATES = {"expired": "expired", "limited": "limited", "cancelled": "cancelled"}
-
-_MD5 = re.compile(r"[0-9a-f]{32}")
 
 
 def state_for(reason: str) -> str:
@@ -92,12 +91,10 @@ def plan_key(campaign: str, nonce: str) -> str:
     return f"{PREFIX}{campaign}:plan:{nonce}"
 
 
-def ref_key(reference_id: str) -> str:
-    """The md5 reference id as is; any other text (a caller's own id might hold a
-    number) only as a hash of itself."""
-    if _MD5.fullmatch(reference_id):
-        return REF_PREFIX + reference_id
-    return REF_PREFIX + "h" + hashlib.sha256(reference_id.encode()).hexdigest()[:32]
+def ref_key(reference_id: str, hasher: KeyHasher) -> str:
+    """`otpq:campaign-ref:<hmac>`: the default md5 reference id is a digest of the
+    number, and a caller's own id might hold one; neither may be a key name."""
+    return hasher.key("campaign-ref", reference_id)
 
 
 def daily_key(now: float | None = None) -> str:
@@ -214,14 +211,26 @@ return {1, used}
 class Ledger:
     """Campaign bookkeeping over one Redis client (thread-safe, like the client)."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, hash_key: str | None = None) -> None:
         self.redis = client
+        self._hash_key = hash_key
         self._plan = client.register_script(_PLAN)
         self._enqueue = client.register_script(_ENQUEUE)
         self._enqueue_batch = client.register_script(_ENQUEUE_BATCH)
         self._settle = client.register_script(_SETTLE)
         self._answer = client.register_script(_ANSWER)
         self._reserve = client.register_script(_RESERVE)
+
+    @cached_property
+    def hasher(self) -> KeyHasher:
+        """OTPQ_HASH_KEY, else the deployment's secret kept in Redis (producer/guards.py)."""
+        return KeyHasher.resolve(self.redis, self._hash_key)
+
+    def row_job_id(self, campaign: str, destination: str) -> str:
+        return row_job_id(campaign, destination, self.hasher)
+
+    def ref_key(self, reference_id: str) -> str:
+        return ref_key(reference_id, self.hasher)
 
     # -- producer ---------------------------------------------------------------
 
@@ -334,12 +343,13 @@ class Ledger:
     def answer(self, reference_id: str, destination: str, valid: bool) -> str | None:
         """A verify finished: move its campaign's answer counts. Returns the campaign id
         if the reference id belongs to one."""
-        raw = self.redis.get(ref_key(reference_id))
+        raw = self.redis.get(self.ref_key(reference_id))
         if raw is None:
             return None
         campaign = raw.decode()
         keys = [rows_key(campaign), answers_key(campaign), counts_key(campaign)]
-        self._answer(keys=keys, args=[row_job_id(campaign, destination), "1" if valid else "0"])
+        job = self.row_job_id(campaign, destination)
+        self._answer(keys=keys, args=[job, "1" if valid else "0"])
         return campaign
 
     # -- reading ----------------------------------------------------------------

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from producer.outcomes import InvalidRequest
+from producer.redaction import redact_text
 from producer.requests import SendRequest, canonical_number
 
 #: Columns a row may have. Brand, source and the sending identity are the campaign's.
@@ -104,7 +105,9 @@ def read_csv(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
         unknown = [name for name in names if name not in COLUMNS]
         if unknown:
             raise BadFile(
-                f"unknown column {unknown[0][:40]!r} on line 1 (known: {', '.join(COLUMNS)})"
+                # A file without a header has a number as its first cell: masked.
+                f"unknown column {redact_text(unknown[0][:40])!r} on line 1 "
+                f"(known: {', '.join(COLUMNS)})"
             )
         if "destination" not in names:
             raise BadFile("no 'destination' column on line 1")

@@ -10,7 +10,6 @@ import pytest
 from celery.result import AsyncResult
 
 from producer.campaign import Campaigns
-from producer.campaign.ids import row_job_id
 from producer.client import OtpClient
 from producer.settings import Settings
 from producer.stack.redis_server import RedisServer
@@ -54,7 +53,7 @@ def test_cancelled_before_any_worker_runs_sends_nothing(
     assert (status.cancelled_rows, status.sent, status.queued) == (12, 0, 0)
     assert pinpoint.outbox() == []
     client = OtpClient(Settings.from_env(env))
-    job = client.status(row_job_id(report.campaign_id, number(900)))
+    job = client.status(campaigns.row_job_id(report.campaign_id, number(900)))
     assert (job.state, job.reason) == ("failed", "cancelled")
     client.close()
 
@@ -77,7 +76,7 @@ def test_worker_consumes_hand_built_messages_and_stores_results(
     assert report.enqueued == 20
     client = OtpClient(Settings.from_env(env))
     for i in range(20):
-        job_id = row_job_id(report.campaign_id, number(i))
+        job_id = campaigns.row_job_id(report.campaign_id, number(i))
         result = AsyncResult(job_id, app=client.app).get(timeout=30)
         assert result["job_id"] == job_id and result["delivery_status"] == "SUCCESSFUL"
         assert result["destination"] == f"+1********{i % 100:02d}"
@@ -86,7 +85,7 @@ def test_worker_consumes_hand_built_messages_and_stores_results(
     assert (status.sent, status.queued, status.total) == (20, 0, 20)
     assert len(pinpoint.outbox()) == 20
     log = campaign_worker.log()
-    assert row_job_id(report.campaign_id, number(0)) in log
+    assert campaigns.row_job_id(report.campaign_id, number(0)) in log
     assert not any(number(i) in log for i in range(20))
 
 

@@ -14,11 +14,8 @@ Two moments are scanned:
 
 from __future__ import annotations
 
-import base64
-import re
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import phonenumbers
@@ -29,11 +26,13 @@ from celery.result import AsyncResult
 
 from producer.client import OtpClient
 from producer.lanes import INTERACTIVE
+from producer.refid import generate_ref_id
 from producer.settings import Settings
 from producer.stack.redis_server import RedisServer
 from producer.stack.worker_process import WorkerProcess
 from sandbox import PinpointSandbox
 from tests.integration.conftest import worker_env
+from tests.secret_scan import Hit, Scan
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -41,79 +40,8 @@ NUMBERS = ["+14255550187", "+14255550163", "+4915112345678", "+33612345678"]
 #: Codes a user might type that are not the one sent: secrets all the same.
 WRONG_CODES = ["58203917", "77314062"]
 JOB = {"brand_name": "ScanCorp", "source": "SecretScan"}
-
-_BODY = re.compile(rb'"body":\s*"([A-Za-z0-9+/=]{8,})"')
-
-
-def token(secret: str) -> re.Pattern[bytes]:
-    """A secret as it would leak: not part of a longer run of digits (timestamps)."""
-    return re.compile(rb"(?<![0-9])" + re.escape(secret.encode()) + rb"(?![0-9])")
-
-
-@dataclass
-class Hit:
-    where: str
-    in_message_body: bool
-    secret: str
-    kind: str  # "number" | "otp"
-    context: bytes
-
-
-@dataclass
-class Scan:
-    numbers: list[str]
-    codes: list[str]
-    hits: list[Hit] = field(default_factory=list)
-    places: int = 0
-
-    def patterns(self) -> Iterator[tuple[str, str, re.Pattern[bytes]]]:
-        for number in self.numbers:
-            yield "number", number, token(number)
-            yield "number", number, token(number[1:])
-        for code in self.codes:
-            yield "otp", code, token(code)
-
-    def blob(self, where: str, data: bytes, *, in_body: bool = False, depth: int = 0) -> None:
-        self.places += 1
-        for kind, secret, pattern in self.patterns():
-            for match in pattern.finditer(data):
-                start = max(0, match.start() - 60)
-                self.hits.append(Hit(where, in_body, secret, kind, data[start : match.end() + 60]))
-        if depth < 3:  # kombu envelopes carry the task body base64-encoded
-            for match in _BODY.finditer(data):
-                try:
-                    decoded = base64.b64decode(match.group(1), validate=True)
-                except ValueError:
-                    continue
-                self.blob(f"{where} (message body)", decoded, in_body=True, depth=depth + 1)
-
-    def redis(self, client: redis.Redis, label: str) -> None:
-        for key in client.scan_iter(count=1000):
-            self.blob(f"{label} key name", key)
-            kind = client.type(key)
-            name = f"{label} {key.decode(errors='replace')}"
-            if kind == b"string":
-                values = [client.get(key) or b""]
-            elif kind == b"list":
-                values = client.lrange(key, 0, -1)
-            elif kind == b"hash":
-                values = [b"%s=%s" % kv for kv in client.hgetall(key).items()]
-            elif kind == b"set":
-                values = list(client.smembers(key))
-            elif kind == b"zset":
-                values = [m for m, _ in client.zrange(key, 0, -1, withscores=True)]
-            else:
-                values = [repr(client.dump(key)).encode()]
-            for value in values:
-                self.blob(name, value)
-
-    def files(self, directory: Path, label: str) -> None:
-        for path in sorted(directory.rglob("*")):
-            if path.is_file():
-                self.blob(f"{label} file {path.name}", path.read_bytes())
-
-    def of(self, *, kind: str, in_body: bool) -> list[Hit]:
-        return [h for h in self.hits if h.kind == kind and h.in_message_body == in_body]
+#: The default reference ids of those sends: unkeyed digests of the numbers.
+DIGESTS = [generate_ref_id(n, JOB["brand_name"], JOB["source"]) for n in NUMBERS]
 
 
 def persist_now(client: redis.Redis) -> None:
@@ -174,7 +102,7 @@ def scenario(sandbox: PinpointSandbox, tmp_path_factory: pytest.TempPathFactory)
         for code in WRONG_CODES:
             jobs[client.verify(NUMBERS[0], code, **JOB)] = "verify"
         assert direct.llen(INTERACTIVE) == len(NUMBERS) + len(WRONG_CODES)
-        queued = Scan(NUMBERS, [*codes, *WRONG_CODES])
+        queued = Scan(NUMBERS, [*codes, *WRONG_CODES], DIGESTS)
         persist_now(direct)
         queued.redis(direct, "redis")
         queued.files(server.dir, "redis")
@@ -183,7 +111,7 @@ def scenario(sandbox: PinpointSandbox, tmp_path_factory: pytest.TempPathFactory)
         with WorkerProcess(env, name="secrets", log_path=log):
             statuses = {job: client.wait(job, timeout=30) for job in jobs}
         assert [s.result and s.result["valid"] for j, s in statuses.items() if jobs[j] == "verify"]
-        after = Scan(NUMBERS, [*codes, *WRONG_CODES])
+        after = Scan(NUMBERS, [*codes, *WRONG_CODES], DIGESTS)
         persist_now(direct)
         after.redis(direct, "redis")
         after.files(server.dir, "redis")

@@ -11,7 +11,6 @@ import pytest
 from celery.result import AsyncResult
 
 from producer.campaign import Campaigns
-from producer.campaign.ids import row_job_id
 from producer.client import OtpClient
 from producer.lanes import BULK, DEADLINE_HEADER, SEND_BATCH_TASK
 from producer.settings import Settings
@@ -127,7 +126,7 @@ def test_campaign_with_batches_counts_rows(
     assert (status.sent, status.failed, status.queued, status.total) == (24, {"rejected": 1}, 0, 25)
     assert status.retries >= 1
     assert len(pinpoint.outbox()) == 24
-    job = row_job_id(report.campaign_id, number(100))
+    job = campaigns.row_job_id(report.campaign_id, number(100))
     assert otp.status(job).result["job_id"] == job
     again = campaigns.start(data, brand_name=BRAND, source=SOURCE, batch_size=10)
     assert (again.enqueued, again.skipped_existing) == (0, 25)

@@ -9,21 +9,13 @@ the real arguments; everything is checked through Flower's REST API and the two
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import re
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from celery import Celery
@@ -34,6 +26,7 @@ from producer.stack.redis_server import RedisServer, free_port
 from producer.stack.worker_process import WorkerProcess
 from sandbox import PinpointSandbox, SandboxControl
 from tests.integration.conftest import worker_env
+from tests.system.flower import Flower, poll, running_flower
 
 pytestmark = [pytest.mark.system, pytest.mark.integration]
 
@@ -41,54 +34,7 @@ DEST = "+14255550142"
 OPTED_OUT = "+14255550177"
 MASKED = "+1********42"
 JOB = {"brand_name": "ExampleCorp", "source": "FlowerTest"}
-AUTH = "ops:not-a-real-password"
 WORKER_NAME = "general"
-#: Longest any poll below waits; a bound, not an expectation.
-PATIENCE = 45.0
-
-T = TypeVar("T")
-
-
-def poll(check: Callable[[], T | None], what: str, timeout: float = PATIENCE) -> T:
-    """Call `check` until it returns something truthy; fail naming `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (OSError, urllib.error.URLError) as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
-
-
-@dataclass
-class Flower:
-    url: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def get(self, path: str, *, auth: bool = True) -> tuple[int, bytes]:
-        request = urllib.request.Request(self.url + path)
-        if auth:
-            token = base64.b64encode(AUTH.encode()).decode()
-            request.add_header("Authorization", f"Basic {token}")
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
-
-    def json(self, path: str) -> Any:
-        status, body = self.get(path)
-        assert status == 200, (status, body[:300])
-        return json.loads(body)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
 
 @pytest.fixture(scope="module")
@@ -102,44 +48,18 @@ def env(redis_server: RedisServer, sandbox: PinpointSandbox, metrics_port: int) 
 
 
 @pytest.fixture(scope="module")
-def worker(env: dict[str, str]) -> Iterator[WorkerProcess]:
-    with WorkerProcess(env, name=WORKER_NAME) as process:
+def worker(
+    env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    log = tmp_path_factory.mktemp("flower-worker") / "worker.log"
+    with WorkerProcess(env, name=WORKER_NAME, log_path=log) as process:
         yield process
 
 
 @pytest.fixture(scope="module")
 def flower(env: dict[str, str], worker: WorkerProcess) -> Iterator[Flower]:
-    port = free_port()
-    log_path = Path(tempfile.mkstemp(prefix="otpq-flower-", suffix=".log")[1])
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "worker", "flower",
-             f"--port={port}", "--address=127.0.0.1", f"--basic-auth={AUTH}"],
-            env={**os.environ, **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    running = Flower(f"http://127.0.0.1:{port}", process, log_path)
-    try:
-        # Ready when its event receiver has seen our worker's heartbeat: jobs enqueued
-        # before that would be missing from Flower (it does not replay history).
-        online = f'flower_worker_online{{worker="{WORKER_NAME}@{socket.gethostname()}"}} 1.0'
-
-        def seen() -> bool:
-            assert process.poll() is None, running.log()
-            return online in running.get("/metrics", auth=False)[1].decode()
-
-        poll(seen, "Flower to see the worker online")
+    with running_flower(env, WORKER_NAME) as running:
         yield running
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log_path.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="module")
@@ -376,7 +296,6 @@ def test_a_campaign_batch_is_listed_with_masked_rows(
     """An `otp.send_batch` message shows under its own name on the bulk lane, its rows
     masked, and each row's job id is pollable on its own."""
     from producer.campaign import Campaigns
-    from producer.campaign.ids import row_job_id
 
     numbers = [f"+1425555{i:04d}" for i in range(300, 305)]
     campaigns = Campaigns(Settings.from_env(env))
@@ -386,7 +305,7 @@ def test_a_campaign_batch_is_listed_with_masked_rows(
         )
     finally:
         campaigns.close()
-    row_ids = [row_job_id(report.campaign_id, n) for n in numbers]
+    row_ids = [campaigns.row_job_id(report.campaign_id, n) for n in numbers]
     client = OtpClient(Settings.from_env(env))
     try:
         for job_id in row_ids:

@@ -8,6 +8,7 @@ import io
 import json
 import re
 import tracemalloc
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from producer.campaign.messages import origin, send_message
 from producer.campaign.progress import ProgressBar, render
 from producer.campaign.rows import parse_row
 from producer.celery_config import celery_config
+from producer.guards import KeyHasher
 from producer.lanes import BULK, CAMPAIGN_HEADER, DEADLINE_HEADER
 from producer.outcomes import Cancelled, InvalidRequest, reason_of
 from producer.refid import generate_ref_id
@@ -62,7 +64,12 @@ def test_ids_are_deterministic_and_distinct() -> None:
     a = campaign_id(BRAND, SOURCE, "q1")
     assert a == campaign_id(BRAND, SOURCE, "q1")
     assert a != campaign_id(BRAND, SOURCE, "q2") != campaign_id(BRAND, SOURCE)
-    assert row_job_id(a, number(1)) == row_job_id(a, number(1)) != row_job_id(a, number(2))
+    hasher, other = KeyHasher(b"k" * 32), KeyHasher(b"j" * 32)
+    job = row_job_id(a, number(1), hasher)
+    assert job == row_job_id(a, number(1), hasher) != row_job_id(a, number(2), hasher)
+    # Keyed: without the key, nobody recomputes a row id from a candidate number.
+    assert job != row_job_id(a, number(1), other)
+    assert job not in {str(uuid.uuid5(uuid.UUID(a), number(1))), str(uuid.UUID(a))}
 
 
 def test_csv_invalid_rows_are_reported_by_file_line(campaigns: Campaigns, tmp_path: Path) -> None:
@@ -244,7 +251,7 @@ def test_message_is_kombus_format_with_redacted_reprs(
     assert ours["properties"]["delivery_info"] == {"exchange": "", "routing_key": BULK}
     assert ours["content-type"] == "application/json"
     headers = ours["headers"]
-    job = row_job_id(report.campaign_id, number(7))
+    job = campaigns.row_job_id(report.campaign_id, number(7))
     assert headers["id"] == headers["root_id"] == ours["properties"]["correlation_id"] == job
     assert headers[CAMPAIGN_HEADER] == report.campaign_id and headers[DEADLINE_HEADER] > 1e9
     assert number(7) not in json.dumps(headers) and "+1********07" in headers["kwargsrepr"]
@@ -273,6 +280,16 @@ def test_redis_key_names_never_hold_numbers(campaigns: Campaigns, r: redis.Redis
     assert not [name for name in names if re.search(r"\d{7}", name.replace("-", ""))
                 and not re.search(r"[0-9a-f]{32}|\d{4}-\d\d-\d\d", name)]  # fmt: skip
     assert not any("4255550" in name for name in names)
+    # Nor a digest anyone can recompute: the md5 reference id, the uuid5 of the number.
+    cid = campaign_id(BRAND, SOURCE)
+    guessable = [generate_ref_id(number(i), BRAND, SOURCE) for i in range(1, 5)]
+    guessable += [str(uuid.uuid5(uuid.UUID(cid), number(i))) for i in range(1, 5)]
+    values = b" ".join(v for k in r.scan_iter("*") if r.type(k) == b"hash"
+                       for v in r.hgetall(k).values())  # fmt: skip
+    for digest in guessable:
+        assert not any(digest in name for name in names)
+        assert digest.encode() not in values
+    assert f"ref-{number(1)}".encode() in values  # a caller's own id is kept as given
 
 
 def test_ledger_settles_once_and_counts_each_numbers_first_valid_answer(
@@ -280,7 +297,7 @@ def test_ledger_settles_once_and_counts_each_numbers_first_valid_answer(
 ) -> None:
     report = campaigns.start(rows(3), brand_name=BRAND, source=SOURCE)
     cid, ledger = report.campaign_id, Ledger(r)
-    jobs = [row_job_id(cid, number(i)) for i in range(3)]
+    jobs = [ledger.row_job_id(cid, number(i)) for i in range(3)]
     assert ledger.settle(cid, jobs[0], "sent") and not ledger.settle(cid, jobs[0], "sent")
     assert ledger.settle(cid, jobs[1], keys.state_for(reason_of(str(Cancelled("x")))))
     assert ledger.settle(cid, jobs[2], keys.state_for("rejected"))
@@ -302,6 +319,7 @@ def test_ledger_settles_once_and_counts_each_numbers_first_valid_answer(
         ["sent", "", "verified"], ["cancelled", "", "rejected"], ["failed", "rejected", ""]
     ]  # fmt: skip
     assert number(0) not in out.getvalue() and "+1********00" in out.getvalue()
+    assert ref[0] not in out.getvalue() and f"{ref[0][:4]}\u2026" in out.getvalue()
     full = io.StringIO()
     campaigns.export(cid, full, unmasked=True)
     assert number(0) in full.getvalue()
@@ -358,6 +376,8 @@ def test_batch_messages_carry_rows_with_their_own_job_ids(
         assert args == [] and list(kwargs) == ["rows"] and 1 <= len(kwargs["rows"]) <= 3
         jobs += [row["job_id"] for row in kwargs["rows"]]
         assert all(row["kwargs"]["brand_name"] == BRAND for row in kwargs["rows"])
-    assert sorted(jobs) == sorted(row_job_id(report.campaign_id, number(i)) for i in range(7))
+    assert sorted(jobs) == sorted(
+        campaigns.row_job_id(report.campaign_id, number(i)) for i in range(7)
+    )
     again = campaigns.start(rows(9), brand_name=BRAND, source=SOURCE, name="b", batch_size=3)
     assert (again.enqueued, again.skipped_existing, r.llen(BULK)) == (2, 7, 4)

@@ -103,3 +103,26 @@ def test_flower_state_keeps_only_scrubbed_args() -> None:
     assert DEST not in repr(task.as_dict()) and OTP not in repr(task.as_dict())
     hits = state.search_engine.search(state.tasks, f"kwargs:{OTP}")
     assert not list(hits.task_ids)
+
+
+def test_celery_event_monitor_and_dumper_see_scrubbed_events() -> None:
+    import io
+
+    from celery.events.dumper import Dumper
+    from celery.events.state import State
+
+    assert events.install_event_filters()
+    raw = {
+        "type": "task-sent", "uuid": "2f0c1234-1234-5678-9abc-123456789012",
+        "name": "otp.verify", "args": "()", "hostname": "client", "timestamp": 1.0,
+        "kwargs": repr({"destination": "+14255550142", "otp": "804137"}), "clock": 1,
+        "local_received": 1.0,
+    }  # fmt: skip
+    state = State()
+    state.event(dict(raw))
+    task = state.tasks[raw["uuid"]]
+    assert "804137" not in task.kwargs and "5550142" not in task.kwargs
+    out = io.StringIO()
+    Dumper(out=out).on_event(dict(raw))
+    printed = out.getvalue()
+    assert "otp.verify" in printed and "804137" not in printed and "5550142" not in printed

@@ -37,3 +37,11 @@ def test_send_and_verify_share_the_default_reference() -> None:
         == VerifyRequest.from_kwargs({**common, "otp": "123456"}).ref_id
     )
     assert SendRequest.from_kwargs({**common, "reference_id": "mine"}).ref_id == "mine"
+
+
+def test_results_show_the_default_masked_and_a_callers_own_as_given() -> None:
+    from producer.refid import shown_ref_id
+
+    md5 = generate_ref_id("+14255550142", "ExampleCorp", "CreateAccount")
+    assert shown_ref_id(None, md5) == "46bb\u2026"
+    assert shown_ref_id("order-17", "order-17") == "order-17"
