@@ -79,9 +79,8 @@ def test_a_batch_kwarg_named_like_a_number_is_masked(spelling: str) -> None:
 
 @pytest.mark.parametrize("spelling", NUMBER_SPELLINGS)
 def test_pinpoints_own_error_text_is_masked(spelling: str) -> None:
-    from worker.gateway import Permanent
-
     from producer.outcomes import PinpointRejected
+    from worker.gateways import Permanent
 
     error = Permanent("BadRequestException", f"Invalid destination {spelling}")
     _no_number(str(error))
