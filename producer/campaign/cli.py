@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import json
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from producer.campaign.budget import CampaignRefused
 from producer.campaign.campaigns import Campaigns, CampaignStatus, StartReport, UnknownCampaign
 from producer.campaign.progress import ProgressBar
+from producer.campaign.rows import BadFile, check_header
 from producer.client import OtpClient
 from producer.settings import BATCH_MAX_ROWS, DEFAULT_CAMPAIGN_BATCH_SIZE
 
@@ -63,7 +66,7 @@ def add_commands(commands: Any) -> None:
         f"(default {DEFAULT_CAMPAIGN_BATCH_SIZE}; 1: one otp.send per row)",
     )
     start.add_argument("--json", action="store_true", help="print JSON")
-    start.set_defaults(run=_start)
+    start.set_defaults(run=_start, preflight=_check_file)
 
     status = sub.add_parser("status", help="counts by state", description="Show a campaign.")
     status.add_argument("campaign_id")
@@ -90,6 +93,18 @@ def add_commands(commands: Any) -> None:
     export.add_argument("out", help="output CSV file, or - for stdout")
     export.add_argument("--unmasked", action="store_true", help="full numbers (file mode 0600)")
     export.set_defaults(run=_export)
+
+
+class FileRefused(ValueError):
+    """The campaign file was refused before anything connected to Redis."""
+
+
+def _check_file(args: argparse.Namespace) -> None:
+    """The header line only, before `otpq` connects anywhere (rows.check_header)."""
+    try:
+        check_header(args.file)
+    except (BadFile, OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise FileRefused(f"campaign refused (file): {Path(args.file).name}: {exc}") from None
 
 
 def _start(client: OtpClient, args: argparse.Namespace) -> int:
