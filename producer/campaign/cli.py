@@ -18,7 +18,7 @@ from typing import Any
 
 from producer.campaign.budget import CampaignRefused
 from producer.campaign.campaigns import Campaigns, CampaignStatus, StartReport, UnknownCampaign
-from producer.campaign.progress import ProgressBar
+from producer.campaign.progress import ProgressBar, Watch
 from producer.campaign.rows import BadFile, check_header
 from producer.client import OtpClient
 from producer.settings import BATCH_MAX_ROWS, DEFAULT_CAMPAIGN_BATCH_SIZE
@@ -166,19 +166,24 @@ def _status(client: OtpClient, args: argparse.Namespace) -> int:
         if not args.watch:
             print(json.dumps(status.to_dict(), sort_keys=True) if args.json else describe(status))
             return EXIT_OK
+        watch = None if args.json else Watch()
         shown = None
         with contextlib.suppress(KeyboardInterrupt):
             while True:
-                line = (
-                    json.dumps(status.to_dict(), sort_keys=True) if args.json else summary(status)
-                )
-                if line != shown:
-                    print(line, flush=True)
-                    shown = line
+                if watch:
+                    left = status.queued
+                    watch.show(summary(status), finished=status.total - left, left=left)
+                else:
+                    line = json.dumps(status.to_dict(), sort_keys=True)
+                    if line != shown:
+                        print(line, flush=True)
+                        shown = line
                 if status.done:
                     break
                 time.sleep(args.interval)
                 status = campaigns.status(args.campaign_id)
+        if watch:
+            watch.close()
         return EXIT_OK
     except UnknownCampaign as exc:
         print(f"otpq: {exc}", file=sys.stderr)
