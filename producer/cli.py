@@ -149,10 +149,11 @@ def _send(client: OtpClient, args: argparse.Namespace) -> int:
     }
     given = {k: v for k, v in options.items() if v is not None}
     job_id = client.send(args.destination, args.brand_name, args.source, lane=args.lane, **given)
-    if getattr(job_id, "deduplicated", False):
-        request = SendRequest.from_kwargs(_send_fields(args) | given)
-        print(f"otpq: {_no_new_sms(client, request, job_id)}", file=sys.stderr)
-    return _report(client, job_id, args)
+    if not getattr(job_id, "deduplicated", False):
+        return _report(client, job_id, args)
+    request = SendRequest.from_kwargs(_send_fields(args) | given)
+    print(f"otpq: {_no_new_sms(client, request, job_id)}", file=sys.stderr)
+    return _report(client, job_id, args, extra={"deduplicated": True})
 
 
 def _send_fields(args: argparse.Namespace) -> dict[str, Any]:
@@ -214,10 +215,13 @@ def _status(client: OtpClient, args: argparse.Namespace) -> int:
     status = client.status(args.job_id)
     if status.state == "queued" and not _known(client, args.job_id):
         ttl = client.settings.result_ttl
-        raise UnknownJob(
+        error = (
             f"unknown job {args.job_id}: no result, no worker holds it and no lane has it "
             f"(never queued to this Redis, or its result expired after {ttl:g} s)"
         )
+        if args.json:
+            _print(args, {"job_id": args.job_id, "state": "unknown", "error": error}, error)
+        raise UnknownJob(error)
     return _report(client, args.job_id, args, queued=False)
 
 
@@ -232,19 +236,28 @@ def _known(client: OtpClient, job_id: str) -> bool:
         raise BrokerUnavailable(f"could not read job {job_id}: {type(exc).__name__}") from None
 
 
-def _report(client: OtpClient, job_id: str, args: argparse.Namespace, queued: bool = True) -> int:
+def _report(
+    client: OtpClient,
+    job_id: str,
+    args: argparse.Namespace,
+    queued: bool = True,
+    extra: dict[str, Any] | None = None,
+) -> int:
+    """Print the job (queued, or its outcome with --wait); `extra` goes into the JSON."""
+    extra = extra or {}
     if args.wait:
         try:
             status = client.wait(job_id, timeout=args.timeout)
         except TimeoutError as exc:
-            _print(args, {"job_id": job_id, "state": "waiting", "error": str(exc)}, str(exc))
+            data = {"job_id": job_id, "state": "waiting", "error": str(exc), **extra}
+            _print(args, data, str(exc))
             return EXIT_TIMEOUT
     elif queued:
-        _print(args, {"job_id": job_id, "state": "queued"}, f"queued {job_id}")
+        _print(args, {"job_id": job_id, "state": "queued", **extra}, f"queued {job_id}")
         return EXIT_OK
     else:
         status = client.status(job_id)
-    _print(args, status.to_dict(), describe(status))
+    _print(args, {**status.to_dict(), **extra}, describe(status))
     return EXIT_FAILED if status.state == "failed" else EXIT_OK
 
 

@@ -197,7 +197,7 @@ def _start_redis(stack: Stack, base_env: Mapping[str, str], say: Say) -> None:
         return
     if url:
         say(f"redis      REDIS_URL={url} is not reachable; starting a local redis-server")
-    stack.redis = RedisServer(directory=stack.workdir / "redis").start()
+    stack.redis = RedisServer(directory=stack.workdir / "redis", detach=True).start()
     stack.env["REDIS_URL"] = stack.redis.url
     say(f"redis      {stack.redis.url}  (local redis-server, data in a temp dir)")
 

@@ -4,6 +4,7 @@ early, a header-less CSV."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -40,11 +41,15 @@ def test_it_says_where_it_sends_and_which_jobs_it_knows(
     assert "no new SMS: a code was sent to +1********99" in again.stderr
     assert "(cooldown 30 s); job " + job in again.stderr
     assert DEST not in again.stderr + again.stdout
+    scripted = otpq(*SEND, "--json", env=env)
+    assert json.loads(scripted.stdout) == {"job_id": job, "state": "queued", "deduplicated": True}
 
     queued = otpq("status", job, env=env)  # no worker: really queued
     assert queued.returncode == 0 and "queued" in queued.stdout
     unknown = otpq("status", "8f0c6a0e-7f47-4c11-9d52-2b8e6d0f3a10", env=env)
     assert unknown.returncode == 2 and "unknown job" in unknown.stderr
+    scripted = otpq("status", "8f0c6a0e-7f47-4c11-9d52-2b8e6d0f3a10", "--json", env=env)
+    assert scripted.returncode == 2 and json.loads(scripted.stdout)["state"] == "unknown"
     nonsense = otpq("status", "anything", env=env)
     assert nonsense.returncode == 2 and "not a job id" in nonsense.stderr
 
