@@ -29,6 +29,8 @@ Say = Callable[[str], None]
 
 #: Seconds of warm shutdown the worker gets before it is killed (OTPQ_UP_STOP_GRACE).
 STOP_GRACE = 5.0
+#: Seconds the worker's cold shutdown gets (requeueing its unfinished jobs) before SIGKILL.
+COLD_GRACE = 5.0
 #: Seconds an orphan gets after SIGTERM before SIGKILL.
 ORPHAN_GRACE = 5.0
 
@@ -158,11 +160,15 @@ def in_flight(redis_url: str | None) -> int | None:
 
 
 def stop_worker(worker: WorkerProcess, redis_url: str | None, say: Say) -> None:
-    """Warm shutdown for `STOP_GRACE` seconds, saying what it waits for; then SIGKILL.
+    """Warm shutdown for `STOP_GRACE` seconds, saying what it waits for; then a cold one;
+    then SIGKILL.
 
     A threads worker's warm shutdown waits for every running task, and a bulk job may
-    sleep for a token; a killed worker's jobs stay unacked in Redis and are delivered
-    again after the visibility timeout, so nothing is lost."""
+    sleep for a token. Celery's cold shutdown (SIGQUIT) cancels the unfinished late-ack
+    jobs and kombu puts them back in their queue as the worker closes its channel (the
+    send claim keeps a job caught mid-call from texting twice). A killed worker's jobs
+    stay unacked in Redis and are delivered again after the visibility timeout: either
+    way nothing is lost."""
     process = worker.process
     if process is None or process.poll() is not None:
         return
@@ -171,15 +177,27 @@ def stop_worker(worker: WorkerProcess, redis_url: str | None, say: Say) -> None:
     jobs = f"finishing {held} jobs in flight" if held is not None else "finishing its jobs"
     say(f"stopping worker ({jobs}, up to {grace:g} s)…")
     process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=grace)
+    if _exited(process, grace):
         return
-    except subprocess.TimeoutExpired:
-        pass
     held = in_flight(redis_url)
+    unfinished = f"{held} jobs" if held is not None else "jobs"
     say(
-        f"worker still busy after {grace:g} s ({held if held is not None else 'some'} jobs "
-        "unfinished): killing it; they stay in Redis and are delivered again after the "
-        "visibility timeout"
+        f"worker still busy after {grace:g} s ({unfinished} unfinished): cold shutdown, "
+        "putting them back in their queue…"
+    )
+    process.send_signal(signal.SIGQUIT)
+    if _exited(process, COLD_GRACE):
+        return
+    say(
+        f"worker did not stop in {COLD_GRACE:g} s: killing it; its unfinished jobs stay in "
+        "Redis and are delivered again after the visibility timeout"
     )
     worker.kill()
+
+
+def _exited(process: subprocess.Popen[bytes], timeout: float) -> bool:
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False
+    return True

@@ -7,8 +7,8 @@ discovery file lets `otpq` in another shell find this stack without any exports.
 One stack per discovery file: a second `otpq up` over a live one refuses (naming its
 pid), and one started after a SIGKILLed predecessor first stops the orphans it left
 (their pids and start times are in the discovery file; producer/stack/orphans.py). The
-worker gets `STOP_GRACE` seconds of warm shutdown, then is killed: its unfinished jobs
-stay in Redis (unacked) and are delivered again after the visibility timeout.
+worker gets `STOP_GRACE` seconds of warm shutdown, then a cold one that puts its
+unfinished jobs back in their queue (orphans.stop_worker).
 """
 
 from __future__ import annotations
