@@ -28,9 +28,9 @@ from producer.stack.worker_process import WorkerProcess
 Say = Callable[[str], None]
 
 #: Seconds of warm shutdown the worker gets before it is killed (OTPQ_UP_STOP_GRACE).
-STOP_GRACE = 5.0
+STOP_GRACE = 2.0
 #: Seconds the worker's cold shutdown gets (requeueing its unfinished jobs) before SIGKILL.
-COLD_GRACE = 5.0
+COLD_GRACE = 3.0
 #: Seconds an orphan gets after SIGTERM before SIGKILL.
 ORPHAN_GRACE = 5.0
 
