@@ -138,6 +138,9 @@ def start(
         _secrets(stack, base_env)
         _start_redis(stack, base_env, say)
         _start_pinpoint(stack, base_env, say)
+        # Recorded before the (slow) worker start too: a SIGKILL now leaves orphans a
+        # successor can find. No env yet, so other shells do not use a half-ready stack.
+        _write_private(DISCOVERY_FILE, json.dumps(discovery_record(stack, ready=False)))
         stack.worker = WorkerProcess(
             {**base_env, **stack.env},
             name="general",
@@ -154,9 +157,9 @@ def start(
     return stack
 
 
-def discovery_record(stack: Stack) -> dict[str, object]:
-    """What other shells need (pid, env), and what a successor needs to clean up after a
-    SIGKILL: every child's pid and start time, and the temporary directory."""
+def discovery_record(stack: Stack, *, ready: bool = True) -> dict[str, object]:
+    """What other shells need (pid, env; only once `ready`), and what a successor needs
+    to clean up after a SIGKILL: every child's pid and start time, the temporary dir."""
     parts = {
         "redis-server": stack.redis.process if stack.redis else None,
         "sandbox": stack.sandbox,
@@ -164,12 +167,14 @@ def discovery_record(stack: Stack) -> dict[str, object]:
         "flower": stack.flower,
     }
     children = [child_record(name, p.pid) for name, p in parts.items() if p is not None]
-    return {
+    record: dict[str, object] = {
         "pid": os.getpid(),
-        "env": stack.env,
         "children": [c for c in children if c],
         "workdir": str(stack.workdir),
     }
+    if ready:
+        record["env"] = stack.env
+    return record
 
 
 def _secrets(stack: Stack, base_env: Mapping[str, str]) -> None:
