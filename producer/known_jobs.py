@@ -15,13 +15,14 @@ import re
 import uuid
 
 import redis
+from kombu.transport import redis as kombu_redis
 
 from producer.lanes import CLAIM_PREFIX, QUEUES
 
-#: kombu.transport.redis: `PRIORITY_STEPS` and the separator of priority sub-queues.
-PRIORITY_STEPS = (0, 3, 6, 9)
-PRIORITY_SEP = "\x06\x16"
-UNACKED = "unacked"
+#: kombu's own layout (otpq sets none of the transport options that change it).
+PRIORITY_STEPS = tuple(kombu_redis.PRIORITY_STEPS)
+PRIORITY_SEP: str = kombu_redis.Channel.sep
+UNACKED: str = kombu_redis.Channel.unacked_key
 RESULT_PREFIX = "celery-task-meta-"
 CAMPAIGN_ROWS = "otpq:campaign:*:rows"
 #: Messages read per LRANGE while scanning a lane.

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from producer.known_jobs import UNACKED
 from producer.stack.worker_process import WorkerProcess
 
 Say = Callable[[str], None]
@@ -152,7 +153,7 @@ def in_flight(redis_url: str | None) -> int | None:
 
         client = redis.Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)
         try:
-            return int(client.hlen("unacked"))
+            return int(client.hlen(UNACKED))
         finally:
             client.close()
     except Exception:  # only a figure for the message
