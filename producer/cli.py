@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--origination", help="sending number or sender id (default: worker's)")
     send.add_argument("--entity-id", help="DLT entity id (India)")
     send.add_argument("--template-id", help="DLT template id (India)")
-    send.set_defaults(run=_send, preflight=_check_send)
+    send.set_defaults(run=_send)
 
     verify = commands.add_parser(
         "verify",
@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("otp", help="the code the user typed (5-8 digits)")
     _common(verify)
-    verify.set_defaults(run=_verify, preflight=_check_verify)
+    verify.set_defaults(run=_verify)
 
     status = commands.add_parser(
         "status", help="show a job's state and outcome", description="Show where a job is."
@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print JSON")
     status.add_argument("--wait", action="store_true", help="block until the job is done")
     status.add_argument("--timeout", type=float, default=60.0, help="seconds to wait (60)")
-    status.set_defaults(run=_status, preflight=_check_job_id)
+    status.set_defaults(run=_status)
 
     up = commands.add_parser(
         "up",
@@ -345,7 +345,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if not getattr(args, "needs_client", True):
         return int(args.run(args))
     try:
-        preflight = getattr(args, "preflight", None)
+        preflight = getattr(args, "preflight", None) or PREFLIGHT.get(args.command)
         if preflight:
             preflight(args)
         client = OtpClient(Settings.from_env(environment(say=_stderr)))
@@ -357,6 +357,15 @@ def _dispatch(args: argparse.Namespace) -> int:
     except (BrokerUnavailable, ConfigError, FileRefused, NoStack, UnknownJob) as exc:
         print(f"otpq: {exc}", file=sys.stderr)
         return EXIT_USAGE
+
+
+#: Checks that need no Redis, run before `otpq` decides where to send (bad input is
+#: refused even with no stack). Subcommands may set their own `preflight` default.
+PREFLIGHT: dict[str, Callable[[argparse.Namespace], None]] = {
+    "send": _check_send,
+    "verify": _check_verify,
+    "status": _check_job_id,
+}
 
 
 def _stderr(text: str) -> None:

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import json
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from producer.campaign.budget import CampaignRefused
@@ -103,8 +101,9 @@ def _check_file(args: argparse.Namespace) -> None:
     """The header line only, before `otpq` connects anywhere (rows.check_header)."""
     try:
         check_header(args.file)
-    except (BadFile, OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise FileRefused(f"campaign refused (file): {Path(args.file).name}: {exc}") from None
+    except (BadFile, OSError, UnicodeDecodeError) as exc:
+        name = os.path.basename(args.file)
+        raise FileRefused(f"campaign refused (file): {name}: {exc}") from None
 
 
 def _start(client: OtpClient, args: argparse.Namespace) -> int:

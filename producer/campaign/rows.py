@@ -53,7 +53,10 @@ def read_csv(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     otherwise silently drop a setting for every row)."""
     with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
-        names = header_names(next(reader, None))
+        header = next(reader, None)
+        if header is None:
+            raise BadFile("the file is empty: expected a header line naming the columns")
+        names = header_names(header)
         width = len(names)
         while True:
             line = reader.line_num + 1  # where the record starts (a quoted cell may span lines)
@@ -68,11 +71,24 @@ def read_csv(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield line, row
 
 
+#: Longest header line `check_header` reads: the column names and some spaces.
+HEADER_MAX = 1024
+
+
 def check_header(path: str | Path) -> None:
-    """Read only the header line: a file that cannot be a campaign is refused before
-    anything connects to Redis. Raises `BadFile` (or OSError, UnicodeDecodeError)."""
+    """Read only the header line (at most `HEADER_MAX` characters): a file that cannot be
+    a campaign is refused before anything connects to Redis. Raises `BadFile` (or
+    OSError, UnicodeDecodeError)."""
     with open(path, newline="", encoding="utf-8-sig") as handle:
-        header_names(next(csv.reader(handle), None))
+        first = handle.readline(HEADER_MAX + 1)
+    if not first:
+        raise BadFile("the file is empty: expected a header line naming the columns")
+    if len(first) > HEADER_MAX:
+        raise BadFile("line 1 is too long for a header line naming the columns")
+    try:
+        header_names(next(csv.reader([first]), None))
+    except csv.Error:
+        raise BadFile("line 1 is not valid CSV") from None
 
 
 def header_names(header: list[str] | None) -> list[str]:

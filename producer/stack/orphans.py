@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import time
 from collections.abc import Callable
@@ -98,9 +99,39 @@ def orphans(data: dict[str, Any]) -> list[dict[str, Any]]:
             pid, started = int(child["pid"]), int(child["started"])
         except (KeyError, TypeError, ValueError):
             continue
-        if start_time(pid) == started:
+        if start_time(pid) == started and _looks_like(pid, str(child.get("name"))):
             found.append(child)
     return found
+
+
+#: What each part's command line holds, checked before a recorded pid is stopped.
+MARKERS = {"redis-server": "redis", "sandbox": "sandbox", "worker": "celery", "flower": "celery"}
+
+
+def _looks_like(pid: int, name: str) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return False
+    marker = MARKERS.get(name)
+    return marker is not None and marker.encode() in cmdline
+
+
+def trusted(path: Path) -> str | None:
+    """Why a discovery file may not direct which processes to stop, or None. Only a
+    regular file of this user that no one else may write: anyone can create one in
+    /tmp, listing any of this user's processes."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return "it cannot be read"
+    if not stat.S_ISREG(info.st_mode):
+        return "it is not a regular file"
+    if info.st_uid != os.getuid():
+        return "it belongs to another user"
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return "others may write to it"
+    return None
 
 
 def reap_orphans(path: Path, say: Say) -> int:
@@ -108,6 +139,10 @@ def reap_orphans(path: Path, say: Say) -> int:
     many processes were stopped."""
     data = _read(path)
     if not data:
+        return 0
+    problem = trusted(path)
+    if problem:
+        say(f"cleanup    not using {path} to stop anything: {problem}")
         return 0
     left = orphans(data)
     for child in left:

@@ -98,6 +98,7 @@ def test_watch_redraws_one_line_on_a_terminal_and_logs_lines_elsewhere() -> None
         ("phone,+14255550142\n", "no header"),
         ("Destination,langauge\n+14255550142,en-US\n", "unknown column 'langauge'"),
         ("language\nen-US\n", "no 'destination' column"),
+        ("destination" + " " * 2000 + "\n", "line 1 is too long"),
     ],
 )
 def test_a_bad_header_is_refused_without_showing_a_number(

@@ -32,7 +32,8 @@ def dead_pid() -> int:
 @pytest.fixture
 def sleeper() -> Iterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True
+        [sys.executable, "-c", "import time; time.sleep(120)", "celery-like"],
+        start_new_session=True,
     )
     yield process
     if process.poll() is None:
@@ -84,3 +85,17 @@ def test_the_record_has_env_only_once_ready(tmp_path: Path) -> None:
     full = discovery_record(stack)
     assert full["env"] == {"REDIS_URL": "redis://x"} and full["pid"] == os.getpid()
     assert full["workdir"] == str(tmp_path) and full["children"] == []
+
+
+def test_a_file_others_may_write_stops_nothing(
+    tmp_path: Path, sleeper: subprocess.Popen[bytes]
+) -> None:
+    record = child_record("worker", sleeper.pid)
+    path = tmp_path / "up.json"
+    path.write_text(json.dumps({"pid": dead_pid(), "children": [record]}))
+    path.chmod(0o666)
+    said: list[str] = []
+    assert reap_orphans(path, said.append) == 0
+    assert sleeper.poll() is None and "others may write to it" in said[0]
+    path.chmod(0o600)
+    assert orphans({"children": [{**record, "name": "redis-server"}]}) == []  # not redis
