@@ -71,6 +71,34 @@ def read_csv(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
             yield line, row
 
 
+def parse_row(line: int, row: Any, brand_name: str, source: str) -> SendRequest | InvalidRow:
+    """The row as a send request, or why it cannot be one."""
+    if not isinstance(row, Mapping):
+        return InvalidRow(line, "row", "must be a mapping of column to value")
+    options: dict[str, Any] = {}
+    for key, value in row.items():
+        if key == "":
+            return InvalidRow(line, "row", "has more cells than the header has columns")
+        if key not in COLUMNS:
+            shown = str(key)[:40] if isinstance(key, str) else type(key).__name__
+            return InvalidRow(line, shown, "is not a campaign column")
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:
+                continue
+            if key in INTEGER_COLUMNS and value.isascii() and value.isdigit():
+                value = int(value)
+        elif value is None:
+            continue
+        options[key] = value
+    if "destination" not in options:
+        return InvalidRow(line, "destination", "is required")
+    try:
+        return SendRequest(brand_name=brand_name, source=source, **options)
+    except InvalidRequest as exc:
+        return InvalidRow(line, exc.field, exc.problem)
+
+
 #: Longest header line `check_header` reads: the column names and some spaces.
 HEADER_MAX = 1024
 
@@ -112,31 +140,3 @@ def header_names(header: list[str] | None) -> list[str]:
     if len(set(names)) != len(names):
         raise BadFile("a column is named twice on line 1")
     return names
-
-
-def parse_row(line: int, row: Any, brand_name: str, source: str) -> SendRequest | InvalidRow:
-    """The row as a send request, or why it cannot be one."""
-    if not isinstance(row, Mapping):
-        return InvalidRow(line, "row", "must be a mapping of column to value")
-    options: dict[str, Any] = {}
-    for key, value in row.items():
-        if key == "":
-            return InvalidRow(line, "row", "has more cells than the header has columns")
-        if key not in COLUMNS:
-            shown = str(key)[:40] if isinstance(key, str) else type(key).__name__
-            return InvalidRow(line, shown, "is not a campaign column")
-        if isinstance(value, str):
-            value = value.strip()
-            if not value:
-                continue
-            if key in INTEGER_COLUMNS and value.isascii() and value.isdigit():
-                value = int(value)
-        elif value is None:
-            continue
-        options[key] = value
-    if "destination" not in options:
-        return InvalidRow(line, "destination", "is required")
-    try:
-        return SendRequest(brand_name=brand_name, source=source, **options)
-    except InvalidRequest as exc:
-        return InvalidRow(line, exc.field, exc.problem)
