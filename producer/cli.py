@@ -21,7 +21,6 @@ from typing import Any
 from producer.campaign.cli import FileRefused
 from producer.campaign.cli import add_commands as add_campaign_commands
 from producer.client import BrokerUnavailable, JobStatus, OtpClient
-from producer.known_jobs import is_known, looks_like_job_id
 from producer.outcomes import InvalidRequest
 from producer.redaction import mask_number
 from producer.requests import SendRequest, VerifyRequest
@@ -195,6 +194,8 @@ def _check_verify(args: argparse.Namespace) -> None:
 
 
 def _check_job_id(args: argparse.Namespace) -> None:
+    from producer.known_jobs import looks_like_job_id
+
     if not looks_like_job_id(args.job_id):
         raise UnknownJob(f"{args.job_id[:40]!r} is not a job id (otpq job ids are UUIDs)")
 
@@ -227,6 +228,8 @@ def _status(client: OtpClient, args: argparse.Namespace) -> int:
 
 def _known(client: OtpClient, job_id: str) -> bool:
     """Twice, a moment apart: a message is briefly in no list while a worker takes it."""
+    from producer.known_jobs import is_known  # kombu's Redis transport: only for status
+
     try:
         if is_known(client.guards.redis, job_id):
             return True
