@@ -22,6 +22,7 @@ from producer.campaign.cli import FileRefused
 from producer.campaign.cli import add_commands as add_campaign_commands
 from producer.client import BrokerUnavailable, JobStatus, OtpClient
 from producer.outcomes import InvalidRequest
+from producer.receipts import deduplicated
 from producer.redaction import mask_number
 from producer.requests import SendRequest, VerifyRequest
 from producer.settings import ConfigError, Settings
@@ -148,7 +149,7 @@ def _send(client: OtpClient, args: argparse.Namespace) -> int:
     }
     given = {k: v for k, v in options.items() if v is not None}
     job_id = client.send(args.destination, args.brand_name, args.source, lane=args.lane, **given)
-    if not getattr(job_id, "deduplicated", False):
+    if not deduplicated(job_id):
         return _report(client, job_id, args)
     request = SendRequest.from_kwargs(_send_fields(args) | given)
     print(f"otpq: {_no_new_sms(client, request, job_id)}", file=sys.stderr)

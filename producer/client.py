@@ -35,7 +35,6 @@ from producer.lanes import (
     VERIFY_TASK,
 )
 from producer.outcomes import InvalidRequest, OtpqError, reason_of
-from producer.receipts import JobId
 from producer.redaction import redact_kwargs, redact_text
 from producer.requests import SendRequest, VerifyRequest
 from producer.sealing import Sealer
@@ -110,8 +109,7 @@ class OtpClient:
         `idempotency_key` are job options, not request fields. A repeat of an
         idempotency key within OTPQ_IDEMPOTENCY_TTL, or a second send for the same
         destination and reference within OTPQ_RESEND_COOLDOWN, returns the first job's
-        id and queues nothing (the returned `JobId` then has `deduplicated` True). A
-        blocked country raises `DestinationBlocked`.
+        id and queues nothing. A blocked country raises `DestinationBlocked`.
         """
         lane = options.pop("lane", "interactive")
         deadline = options.pop("deadline", None)
@@ -174,9 +172,9 @@ class OtpClient:
         except redis.RedisError as exc:
             raise BrokerUnavailable(redact_text(f"could not queue {task}: {exc}")) from None
         if held.repeat_of:
-            return JobId(held.repeat_of, deduplicated=True)
+            return held.repeat_of
         try:
-            return JobId(self._enqueue(task, kwargs, lane=lane, deadline=deadline, job_id=job_id))
+            return self._enqueue(task, kwargs, lane=lane, deadline=deadline, job_id=job_id)
         except BaseException:
             held.release()
             raise

@@ -27,6 +27,7 @@ import phonenumbers
 import redis
 
 from producer.outcomes import DestinationBlocked, InvalidRequest
+from producer.receipts import JobId
 from producer.settings import Settings
 
 #: Where the fallback hashing secret lives when OTPQ_HASH_KEY is not set.
@@ -99,7 +100,7 @@ def first_wins(client: redis.Redis, key: str, job_id: str, ttl: float) -> str | 
         held = client.get(key)
         if held is not None:
             holder = held.decode() if isinstance(held, bytes) else str(held)
-            return None if holder == job_id else holder
+            return None if holder == job_id else JobId(holder, deduplicated=True)
     return None
 
 

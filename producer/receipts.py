@@ -1,8 +1,10 @@
-"""What `OtpClient.send` returns: the job id, a `str` as before, that also says whether
-a new job was queued.
+"""The job id a repeated send gets back: still a `str` (the return type of
+`OtpClient.send` is unchanged), but one that says no new job was queued.
 
 A repeat inside OTPQ_RESEND_COOLDOWN (or of an idempotency key) gets the first job's
-id back and sends no new SMS; a caller that shows "code sent" again should know that.
+id back and sends no new SMS; a caller that shows "code sent" again should know that:
+`deduplicated(job_id)`. The guards (producer/guards.py `first_wins`) make it, so every
+client that reserves through them returns it.
 """
 
 from __future__ import annotations
@@ -25,3 +27,8 @@ class JobId(str):
 
 def _rebuild(value: str, deduplicated: bool) -> JobId:
     return JobId(value, deduplicated=deduplicated)
+
+
+def deduplicated(job_id: str) -> bool:
+    """True when `job_id` came back from a repeat and no new SMS was queued."""
+    return bool(getattr(job_id, "deduplicated", False))
