@@ -27,7 +27,6 @@ import phonenumbers
 import redis
 
 from producer.outcomes import DestinationBlocked, InvalidRequest
-from producer.receipts import JobId
 from producer.settings import Settings
 
 #: Where the fallback hashing secret lives when OTPQ_HASH_KEY is not set.
@@ -94,6 +93,8 @@ def first_wins(client: redis.Redis, key: str, job_id: str, ttl: float) -> str | 
     Returns None when this job is the first (or already the holder), else the id of
     the job that is. Atomic: ``SET NX``, then a read of the winner.
     """
+    from producer.receipts import JobId  # local: keeps this module's imports as they are
+
     for _ in range(3):  # the holder may expire between the two calls
         if client.set(key, job_id, nx=True, px=max(1, int(ttl * 1000))):
             return None
