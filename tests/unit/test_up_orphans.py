@@ -99,3 +99,20 @@ def test_a_file_others_may_write_stops_nothing(
     assert sleeper.poll() is None and "others may write to it" in said[0]
     path.chmod(0o600)
     assert orphans({"children": [{**record, "name": "redis-server"}]}) == []  # not redis
+
+
+def test_a_workers_own_temporary_log_is_removed_when_its_owner_exits() -> None:
+    shown = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from producer.stack.worker_process import WorkerProcess\n"
+            "w = WorkerProcess({})\nw.ready_file.write_text('')\nprint(w.log_path)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    log = Path(shown.stdout.strip())
+    assert log.name.startswith("otpq-otpq-") and not log.exists()
+    assert not log.with_suffix(".ready").exists()
