@@ -56,7 +56,16 @@ def read_csv(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
         header = next(reader, None)
         if header is None:
             raise BadFile("the file is empty: expected a header line naming the columns")
-        names = header_names(header)
+        names = [name.strip().lower() for name in header]
+        unknown = [name for name in names if name not in COLUMNS]
+        if unknown:
+            raise BadFile(
+                f"unknown column {unknown[0][:40]!r} on line 1 (known: {', '.join(COLUMNS)})"
+            )
+        if "destination" not in names:
+            raise BadFile("no 'destination' column on line 1")
+        if len(set(names)) != len(names):
+            raise BadFile("a column is named twice on line 1")
         width = len(names)
         while True:
             line = reader.line_num + 1  # where the record starts (a quoted cell may span lines)
