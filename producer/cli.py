@@ -1,7 +1,10 @@
 """The `otpq` command: send, verify and poll OTP jobs from a shell.
 
 Human output by default, `--json` for scripts. Exit status: 0 done (or queued),
-1 the job failed, 2 bad input or no Redis, 3 timed out waiting.
+1 the job failed, 2 bad input, unknown job or no Redis, 3 timed out waiting.
+
+It sends to a running `otpq up` if it finds one, else to REDIS_URL (and says so on
+stderr), else nowhere: it never falls back to whatever listens on 127.0.0.1:6379.
 """
 
 from __future__ import annotations
@@ -9,19 +12,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from producer.campaign.cli import FileRefused
 from producer.campaign.cli import add_commands as add_campaign_commands
 from producer.client import BrokerUnavailable, JobStatus, OtpClient
 from producer.outcomes import InvalidRequest
+from producer.receipts import deduplicated
+from producer.redaction import mask_number
+from producer.requests import SendRequest, VerifyRequest
 from producer.settings import ConfigError, Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
 
 EPILOG = """environment:
-  REDIS_URL           broker and result store (default redis://127.0.0.1:6379/0)
+  REDIS_URL           broker and result store (default: the running `otpq up`)
   see the README for the worker's settings (PINPOINT_APPLICATION_ID, OTPQ_*)"""
 
 
@@ -32,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     send = commands.add_parser(
@@ -93,6 +103,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def version() -> str:
+    """The installed distribution's version, else the source tree's (pyproject.toml)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("otpq")
+    except PackageNotFoundError:
+        from pathlib import Path
+
+        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+        found = re.search(r'^version = "([^"]+)"', _read(pyproject), re.M)
+        return found.group(1) if found else "unknown"
+
+
+def _read(path: Any) -> str:
+    try:
+        return str(path.read_text())
+    except OSError:
+        return ""
+
+
 def _up(args: argparse.Namespace) -> int:
     from producer.stack.up import run
 
@@ -122,14 +154,62 @@ def _send(client: OtpClient, args: argparse.Namespace) -> int:
         "template_id": args.template_id,
         "channel": None if args.channel == "SMS" else args.channel,
     }
-    job_id = client.send(
-        args.destination,
-        args.brand_name,
-        args.source,
-        lane=args.lane,
-        **{k: v for k, v in options.items() if v is not None},
+    given = {k: v for k, v in options.items() if v is not None}
+    job_id = client.send(args.destination, args.brand_name, args.source, lane=args.lane, **given)
+    if not deduplicated(job_id):
+        return _report(client, job_id, args)
+    request = SendRequest.from_kwargs(_send_fields(args) | given)
+    print(f"otpq: {_no_new_sms(client, request, job_id)}", file=sys.stderr)
+    return _report(client, job_id, args, extra={"deduplicated": True})
+
+
+def _send_fields(args: argparse.Namespace) -> dict[str, Any]:
+    return {"destination": args.destination, "brand_name": args.brand_name, "source": args.source}
+
+
+def _no_new_sms(client: OtpClient, request: SendRequest, job_id: str) -> str:
+    """Why a send queued nothing: the resend cooldown holds the first job's id."""
+    cooldown = client.settings.resend_cooldown
+    ago = ""
+    try:
+        key = client.guards.hasher.key("cooldown", request.destination, request.ref_id)
+        left = int(client.guards.redis.pttl(key))
+        if left >= 0:
+            ago = f" {max(0, round(cooldown - left / 1000))} s ago"
+    except Exception:  # the message is advice; the job id below is what matters
+        pass
+    return (
+        f"no new SMS: a code was sent to {mask_number(request.destination)}{ago} "
+        f"(cooldown {cooldown:g} s); job {job_id}"
     )
-    return _report(client, job_id, args)
+
+
+def _check_send(args: argparse.Namespace) -> None:
+    """Refuse bad input before anything needs Redis."""
+    SendRequest.from_kwargs(
+        _send_fields(args)
+        | {
+            "code_length": args.code_length,
+            "validity_period": args.validity,
+            "allowed_attempts": args.attempts,
+            "language": args.language,
+        }
+    )
+
+
+def _check_verify(args: argparse.Namespace) -> None:
+    VerifyRequest.from_kwargs(_send_fields(args) | {"otp": args.otp})
+
+
+def _check_job_id(args: argparse.Namespace) -> None:
+    from producer.known_jobs import looks_like_job_id
+
+    if not looks_like_job_id(args.job_id):
+        raise UnknownJob(f"{args.job_id[:40]!r} is not a job id (otpq job ids are UUIDs)")
+
+
+class UnknownJob(LookupError):
+    """Redis has nothing about this job id: never queued, or its result expired."""
 
 
 def _verify(client: OtpClient, args: argparse.Namespace) -> int:
@@ -141,22 +221,54 @@ def _verify(client: OtpClient, args: argparse.Namespace) -> int:
 
 
 def _status(client: OtpClient, args: argparse.Namespace) -> int:
+    status = client.status(args.job_id)
+    if status.state == "queued" and not _known(client, args.job_id):
+        ttl = client.settings.result_ttl
+        error = (
+            f"unknown job {args.job_id}: no result, no worker holds it and no lane has it "
+            f"(never queued to this Redis, or its result expired after {ttl:g} s)"
+        )
+        if args.json:
+            _print(args, {"job_id": args.job_id, "state": "unknown", "error": error}, error)
+        raise UnknownJob(error)
     return _report(client, args.job_id, args, queued=False)
 
 
-def _report(client: OtpClient, job_id: str, args: argparse.Namespace, queued: bool = True) -> int:
+def _known(client: OtpClient, job_id: str) -> bool:
+    """Twice, a moment apart: a message is briefly in no list while a worker takes it."""
+    from producer.known_jobs import is_known  # kombu's Redis transport: only for status
+
+    try:
+        if is_known(client.guards.redis, job_id):
+            return True
+        time.sleep(0.2)
+        return is_known(client.guards.redis, job_id) or client.status(job_id).state != "queued"
+    except Exception as exc:  # redis errors: report like any other unreachable Redis
+        raise BrokerUnavailable(f"could not read job {job_id}: {type(exc).__name__}") from None
+
+
+def _report(
+    client: OtpClient,
+    job_id: str,
+    args: argparse.Namespace,
+    queued: bool = True,
+    extra: dict[str, Any] | None = None,
+) -> int:
+    """Print the job (queued, or its outcome with --wait); `extra` goes into the JSON."""
+    extra = extra or {}
     if args.wait:
         try:
             status = client.wait(job_id, timeout=args.timeout)
         except TimeoutError as exc:
-            _print(args, {"job_id": job_id, "state": "waiting", "error": str(exc)}, str(exc))
+            data = {"job_id": job_id, "state": "waiting", "error": str(exc), **extra}
+            _print(args, data, str(exc))
             return EXIT_TIMEOUT
     elif queued:
-        _print(args, {"job_id": job_id, "state": "queued"}, f"queued {job_id}")
+        _print(args, {"job_id": job_id, "state": "queued", **extra}, f"queued {job_id}")
         return EXIT_OK
     else:
         status = client.status(job_id)
-    _print(args, status.to_dict(), describe(status))
+    _print(args, {**status.to_dict(), **extra}, describe(status))
     return EXIT_FAILED if status.state == "failed" else EXIT_OK
 
 
@@ -181,14 +293,44 @@ def _print(args: argparse.Namespace, data: dict[str, Any], human: str) -> None:
     print(json.dumps(data, sort_keys=True) if args.json else human, flush=True)
 
 
-def environment() -> dict[str, str]:
-    """The process environment, plus a running `otpq up`'s when REDIS_URL is unset."""
-    env = dict(os.environ)
-    if "REDIS_URL" not in env:
-        from producer.stack.up import discover
+class NoStack(LookupError):
+    """No REDIS_URL and no running `otpq up`: there is nowhere to send."""
 
-        env.update(discover() or {})
+
+def environment(say: Callable[[str], None] | None = None) -> dict[str, str]:
+    """The process environment, plus a running `otpq up`'s when REDIS_URL is unset.
+
+    Says on stderr (`say`) which Redis it uses when that is REDIS_URL rather than a
+    discovered stack; raises `NoStack` when there is neither."""
+    env = dict(os.environ)
+    if env.get("REDIS_URL"):
+        if say:
+            say(f"otpq: using REDIS_URL={mask_url(env['REDIS_URL'])}")
+        return env
+    from producer.stack.up import discover
+
+    found = discover()
+    if not found:
+        raise NoStack(
+            "no running `otpq up` found and REDIS_URL is not set: run `otpq up` in another "
+            "shell, or set REDIS_URL (e.g. REDIS_URL=redis://host:6379/0)"
+        )
+    env.update(found)
     return env
+
+
+_URL_AUTH = re.compile(r"(://)([^@/;]*)@")
+_QUERY_SECRET = re.compile(r"((?:^|[?&;])password=)[^&;]*", re.I)
+
+
+def mask_url(url: str) -> str:
+    """A Redis URL with its password (user:password@, or ?password=) masked."""
+
+    def auth(match: re.Match[str]) -> str:
+        user, sep, _ = match.group(2).partition(":")
+        return f"{match.group(1)}{user}:***@" if sep else f"{match.group(1)}***@"
+
+    return _QUERY_SECRET.sub(r"\1***", _URL_AUTH.sub(auth, url))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -200,18 +342,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         return sandbox_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        return _dispatch(args)
+    except BrokenPipeError:
+        # `otpq ... | head`: the reader left. Python's recipe: point stdout at devnull
+        # so the interpreter's final flush does not fail again, and exit quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILED
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     if not getattr(args, "needs_client", True):
         return int(args.run(args))
     try:
-        client = OtpClient(Settings.from_env(environment()))
+        preflight = getattr(args, "preflight", None) or PREFLIGHT.get(args.command)
+        if preflight:
+            preflight(args)
+        client = OtpClient(Settings.from_env(environment(say=_stderr)))
         return int(args.run(client, args))
     except InvalidRequest as exc:
         flag = {"destination": "--to", "brand_name": "--brand"}.get(exc.field, exc.field)
         print(f"otpq: {exc} (check {flag})", file=sys.stderr)
         return EXIT_USAGE
-    except (BrokerUnavailable, ConfigError) as exc:
+    except (BrokerUnavailable, ConfigError, FileRefused, NoStack, UnknownJob) as exc:
         print(f"otpq: {exc}", file=sys.stderr)
         return EXIT_USAGE
+
+
+#: Checks that need no Redis, run before `otpq` decides where to send (bad input is
+#: refused even with no stack). Subcommands may set their own `preflight` default.
+PREFLIGHT: dict[str, Callable[[argparse.Namespace], None]] = {
+    "send": _check_send,
+    "verify": _check_verify,
+    "status": _check_job_id,
+}
+
+
+def _stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

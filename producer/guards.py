@@ -105,13 +105,15 @@ def first_wins(client: redis.Redis, key: str, job_id: str, ttl: float) -> str | 
     Returns None when this job is the first (or already the holder), else the id of
     the job that is. Atomic: ``SET NX``, then a read of the winner.
     """
+    from producer.receipts import JobId  # local: keeps this module's imports as they are
+
     for _ in range(3):  # the holder may expire between the two calls
         if client.set(key, job_id, nx=True, px=max(1, int(ttl * 1000))):
             return None
         held = client.get(key)
         if held is not None:
             holder = held.decode() if isinstance(held, bytes) else str(held)
-            return None if holder == job_id else holder
+            return None if holder == job_id else JobId(holder, deduplicated=True)
     return None
 
 

@@ -18,7 +18,8 @@ from typing import Any
 
 from producer.campaign.budget import CampaignRefused
 from producer.campaign.campaigns import Campaigns, CampaignStatus, StartReport, UnknownCampaign
-from producer.campaign.progress import ProgressBar
+from producer.campaign.progress import ProgressBar, Watch
+from producer.campaign.rows import BadFile, check_header
 from producer.client import OtpClient
 from producer.settings import BATCH_MAX_ROWS, DEFAULT_CAMPAIGN_BATCH_SIZE
 
@@ -65,7 +66,7 @@ def add_commands(commands: Any) -> None:
         f"(default {DEFAULT_CAMPAIGN_BATCH_SIZE}; 1: one otp.send per row)",
     )
     start.add_argument("--json", action="store_true", help="print JSON")
-    start.set_defaults(run=_start)
+    start.set_defaults(run=_start, preflight=_check_file)
 
     status = sub.add_parser("status", help="counts by state", description="Show a campaign.")
     status.add_argument("campaign_id")
@@ -94,6 +95,19 @@ def add_commands(commands: Any) -> None:
     export.add_argument("out", help="output CSV file, or - for stdout")
     export.add_argument("--unmasked", action="store_true", help="full numbers (file mode 0600)")
     export.set_defaults(run=_export)
+
+
+class FileRefused(ValueError):
+    """The campaign file was refused before anything connected to Redis."""
+
+
+def _check_file(args: argparse.Namespace) -> None:
+    """The header line only, before `otpq` connects anywhere (rows.check_header)."""
+    try:
+        check_header(args.file)
+    except (BadFile, OSError, UnicodeDecodeError) as exc:
+        name = os.path.basename(args.file)
+        raise FileRefused(f"campaign refused (file): {name}: {exc}") from None
 
 
 def _start(client: OtpClient, args: argparse.Namespace) -> int:
@@ -155,19 +169,24 @@ def _status(client: OtpClient, args: argparse.Namespace) -> int:
         if not args.watch:
             print(json.dumps(status.to_dict(), sort_keys=True) if args.json else describe(status))
             return EXIT_OK
+        watch = None if args.json else Watch()
         shown = None
         with contextlib.suppress(KeyboardInterrupt):
             while True:
-                line = (
-                    json.dumps(status.to_dict(), sort_keys=True) if args.json else summary(status)
-                )
-                if line != shown:
-                    print(line, flush=True)
-                    shown = line
+                if watch:
+                    left = status.queued
+                    watch.show(summary(status), finished=status.total - left, left=left)
+                else:
+                    line = json.dumps(status.to_dict(), sort_keys=True)
+                    if line != shown:
+                        print(line, flush=True)
+                        shown = line
                 if status.done:
                     break
                 time.sleep(args.interval)
                 status = campaigns.status(args.campaign_id)
+        if watch:
+            watch.close()
         return EXIT_OK
     except UnknownCampaign as exc:
         print(f"otpq: {exc}", file=sys.stderr)

@@ -163,3 +163,46 @@ def parse_row(line: int, row: Any, brand_name: str, source: str) -> SendRequest 
         return SendRequest(brand_name=brand_name, source=source, **options)
     except InvalidRequest as exc:
         return InvalidRow(line, exc.field, exc.problem)
+
+
+#: Longest header line `check_header` reads: the column names and some spaces.
+HEADER_MAX = 1024
+
+
+def check_header(path: str | Path) -> None:
+    """Read only the header line (at most `HEADER_MAX` characters): a file that cannot be
+    a campaign is refused before anything connects to Redis. Raises `BadFile` (or
+    OSError, UnicodeDecodeError)."""
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        first = handle.readline(HEADER_MAX + 1)
+    if not first:
+        raise BadFile("the file is empty: expected a header line naming the columns")
+    if len(first) > HEADER_MAX:
+        raise BadFile("line 1 is too long for a header line naming the columns")
+    try:
+        header_names(next(csv.reader([first]), None))
+    except csv.Error:
+        raise BadFile("line 1 is not valid CSV") from None
+
+
+def header_names(header: list[str] | None) -> list[str]:
+    """The header's column names, lower-cased; `BadFile` if it is not a campaign header.
+
+    A first line with a digit in an unknown cell is taken for a data row (a number
+    where the header should be): the message then shows no cell, as any could be a
+    phone number."""
+    if header is None:
+        raise BadFile("the file is empty: expected a header line naming the columns")
+    if not any(cell.strip() for cell in header):
+        raise BadFile("line 1 is blank: expected a header line naming the columns")
+    names = [name.strip().lower() for name in header]
+    unknown = [name for name in names if name not in COLUMNS]
+    if any(any(ch.isdigit() for ch in name) for name in unknown):
+        raise BadFile("line 1 has no header; expected a `destination` column")
+    if unknown:
+        raise BadFile(f"unknown column {unknown[0][:40]!r} on line 1 (known: {', '.join(COLUMNS)})")
+    if "destination" not in names:
+        raise BadFile("no 'destination' column on line 1")
+    if len(set(names)) != len(names):
+        raise BadFile("a column is named twice on line 1")
+    return names

@@ -69,7 +69,11 @@ class RedisServer:
         directory: str | Path | None = None,
         tls: TlsFiles | None = None,
         binary: str | None = None,
+        detach: bool = False,
     ) -> None:
+        #: Own session: a Ctrl-C in the terminal reaches the owner, not Redis, so the
+        #: worker can still finish and ack its jobs while `otpq up` stops it.
+        self.detach = detach
         self.tls = tls
         self.binary = binary
         self.port = port or free_port()
@@ -122,7 +126,10 @@ class RedisServer:
     def start(self, timeout: float = DEFAULT_START_TIMEOUT) -> RedisServer:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            self.command(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=self.detach,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -3,6 +3,12 @@
 Every part is a child process. Ctrl-C (or SIGTERM) stops them all, newest first, and
 removes the temporary directory and the discovery file; nothing is left behind. The
 discovery file lets `otpq` in another shell find this stack without any exports.
+
+One stack per discovery file: a second `otpq up` over a live one refuses (naming its
+pid), and one started after a SIGKILLed predecessor first stops the orphans it left
+(their pids and start times are in the discovery file; producer/stack/orphans.py). The
+worker gets `STOP_GRACE` seconds of warm shutdown, then a cold one that puts its
+unfinished jobs back in their queue (orphans.stop_worker).
 """
 
 from __future__ import annotations
@@ -27,6 +33,13 @@ from types import FrameType
 from urllib.parse import urlencode, urlparse
 from urllib.request import urlopen
 
+from producer.stack.orphans import (
+    StackRunning,
+    child_record,
+    live_stack,
+    reap_orphans,
+    stop_worker,
+)
 from producer.stack.redis_server import RedisServer, free_port
 from producer.stack.worker_process import WorkerProcess
 
@@ -113,16 +126,18 @@ class Stack:
     flower: subprocess.Popen[bytes] | None = None
     urls: dict[str, str] = field(default_factory=dict)
 
-    def stop(self) -> None:
+    def stop(self, say: Say = print) -> None:
         if self.flower and self.flower.poll() is None:
+            say("stopping flower…")
             self.flower.terminate()
             _wait(self.flower)
         if self.worker:
-            self.worker.stop()
+            stop_worker(self.worker, self.env.get("REDIS_URL"), say)
         if self.sandbox and self.sandbox.poll() is None:
             self.sandbox.terminate()
             _wait(self.sandbox)
         if self.redis:
+            say("stopping redis-server…")
             self.redis.stop()
         if _owned_by_us(DISCOVERY_FILE):
             DISCOVERY_FILE.unlink(missing_ok=True)
@@ -152,6 +167,9 @@ def start(
         _secrets(stack, base_env)
         _start_redis(stack, base_env, say)
         _start_pinpoint(stack, base_env, say)
+        # Recorded before the (slow) worker start too: a SIGKILL now leaves orphans a
+        # successor can find. No env yet, so other shells do not use a half-ready stack.
+        _write_private(DISCOVERY_FILE, json.dumps(discovery_record(stack, ready=False)))
         stack.worker = WorkerProcess(
             {**base_env, **stack.env},
             name="general",
@@ -161,11 +179,31 @@ def start(
         say(f"worker     {stack.worker.name}@{socket.gethostname()}  (log {stack.worker.log_path})")
         if flower:
             _start_flower(stack, base_env, say)
-        _write_private(DISCOVERY_FILE, json.dumps({"pid": os.getpid(), "env": stack.env}))
+        _write_private(DISCOVERY_FILE, json.dumps(discovery_record(stack)))
     except BaseException:
-        stack.stop()
+        stack.stop(say)
         raise
     return stack
+
+
+def discovery_record(stack: Stack, *, ready: bool = True) -> dict[str, object]:
+    """What other shells need (pid, env; only once `ready`), and what a successor needs
+    to clean up after a SIGKILL: every child's pid and start time, the temporary dir."""
+    parts = {
+        "redis-server": stack.redis.process if stack.redis else None,
+        "sandbox": stack.sandbox,
+        "worker": stack.worker.process if stack.worker else None,
+        "flower": stack.flower,
+    }
+    children = [child_record(name, p.pid) for name, p in parts.items() if p is not None]
+    record: dict[str, object] = {
+        "pid": os.getpid(),
+        "children": [c for c in children if c],
+        "workdir": str(stack.workdir),
+    }
+    if ready:
+        record["env"] = stack.env
+    return record
 
 
 def _secrets(stack: Stack, base_env: Mapping[str, str]) -> None:
@@ -193,7 +231,7 @@ def _start_redis(stack: Stack, base_env: Mapping[str, str], say: Say) -> None:
         return
     if url:
         say(f"redis      REDIS_URL={url} is not reachable; starting a local redis-server")
-    stack.redis = RedisServer(directory=stack.workdir / "redis").start()
+    stack.redis = RedisServer(directory=stack.workdir / "redis", detach=True).start()
     stack.env["REDIS_URL"] = stack.redis.url
     say(f"redis      {stack.redis.url}  (local redis-server, data in a temp dir)")
 
@@ -294,6 +332,12 @@ def run(
     def _on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
+    try:
+        live_stack(DISCOVERY_FILE)
+    except StackRunning as exc:
+        say(f"otpq up: {exc}")
+        return 2
+    reap_orphans(DISCOVERY_FILE, say)
     previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     stack = start(base_env, say=say, flower=flower)
     try:
@@ -313,7 +357,7 @@ def run(
         return 0
     finally:
         say("stopping…")
-        stack.stop()
+        stack.stop(say)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         say("stopped.")

@@ -6,6 +6,7 @@ boto3). Readiness is the worker's OTPQ_READY_FILE appearing (whatever the log le
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import subprocess
@@ -19,6 +20,17 @@ from producer.lanes import QUEUES
 
 #: How long a worker may take to connect and say "ready.".
 DEFAULT_START_TIMEOUT = 30.0
+
+
+def _temporary_log(name: str) -> str:
+    fd, path = tempfile.mkstemp(prefix=f"otpq-{name}-", suffix=".log")
+    os.close(fd)
+    return path
+
+
+def _remove(*paths: Path) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 class WorkerProcess:
@@ -49,8 +61,10 @@ class WorkerProcess:
             "--without-mingle", "--without-gossip",
             *extra_args,
         ]  # fmt: skip
-        self.log_path = Path(log_path or tempfile.mkstemp(prefix=f"otpq-{name}-", suffix=".log")[1])
+        self.log_path = Path(log_path or _temporary_log(name))
         self.ready_file = self.log_path.with_suffix(".ready")
+        if log_path is None:  # our own temp file: gone when this process exits
+            atexit.register(_remove, self.log_path, self.ready_file)
         self.env["OTPQ_READY_FILE"] = str(self.ready_file)
         self.process: subprocess.Popen[bytes] | None = None
 
