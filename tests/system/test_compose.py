@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import yaml
 
 from producer import OtpClient, Settings
 from producer.stack.redis_server import free_port
@@ -166,6 +167,10 @@ class Engine:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        # dockerd leaves its netns bind mount (and, if killed, overlays) behind.
+        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+        for mount in sorted((m for m in mounts if m.startswith(f"{self.home}/")), reverse=True):
+            run("umount", "-l", mount)
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +194,8 @@ def wheelhouse() -> Iterator[Path]:
     """otpq and its pinned dependencies as wheels, in the build context's wheels/."""
     wheels = ROOT / "wheels"
     ours = [p for p in (wheels, ROOT / "build") if not p.exists()]
-    done = run(sys.executable, "-m", "pip", "wheel", "-q", "-w", wheels, "-r", ROOT / "requirements.lock", ROOT)
+    lock = ROOT / "requirements.lock"
+    done = run(sys.executable, "-m", "pip", "wheel", "-q", "-w", wheels, "-r", lock, ROOT)
     if done.returncode:
         pytest.skip(f"cannot build the wheelhouse (index unreachable?): {done.stderr[-300:]}")
     try:
@@ -206,10 +212,27 @@ class Stack:
     project: str
 
     def compose(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-        files = [arg for path in COMPOSE_FILES for arg in ("-f", str(path))]
         return run("docker-compose", "--project-name", self.project,
-                   "--project-directory", ROOT, *files, "--profile", "interactive", *args,
-                   env=self.env, timeout=timeout)  # fmt: skip
+                   "--project-directory", ROOT, "-f", self.engine.home / "compose.yml",
+                   "--profile", "interactive", *args, env=self.env, timeout=timeout)  # fmt: skip
+
+    def resolve(self) -> None:
+        """The shipped files merged as users merge them, minus published ports.
+
+        With host networking there is nothing to publish (Docker refuses port bindings
+        there), and compose cannot drop a list entry from an override file.
+        """
+        files = [arg for path in COMPOSE_FILES for arg in ("-f", str(path))]
+        done = run("docker-compose", "--project-directory", ROOT, *files, "config",
+                   env=self.env)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        config = yaml.safe_load(done.stdout)
+        # Prometheus's image cannot be made offline: its profile stays out of the test.
+        config["services"].pop("prometheus")
+        for service in config["services"].values():
+            assert service.get("network_mode") == "host"
+            service.pop("ports", None)
+        (self.engine.home / "compose.yml").write_text(yaml.safe_dump(config))
 
     def containers(self) -> list[dict[str, Any]]:
         ids = self.compose("ps", "-q").stdout.split()
@@ -231,11 +254,12 @@ def stack(engine: Engine, wheelhouse: Path) -> Iterator[Stack]:
         "FLOWER_BASIC_AUTH": f"ops:{secrets.token_urlsafe(12)}",
     }
     stack = Stack(engine, env, f"otpqtest{os.getpid()}")
+    stack.resolve()
     try:
         started = time.monotonic()
         up = stack.compose("up", "-d", "--build")
         assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
-        stack.env["OTPQ_TEST_UP_SECONDS"] = f"{time.monotonic() - started:.0f}"
+        print(f"\ncompose up --build: {time.monotonic() - started:.0f} s")
         yield stack
     finally:
         down = stack.compose("down", "-v", "--rmi", "all", "--timeout", "30")
