@@ -159,3 +159,66 @@ def test_the_lock_pins_every_runtime_dependency() -> None:
     for dep in wanted:
         name = re.split(r"[\[<>=!~; ]", dep, maxsplit=1)[0].lower().replace("_", "-")
         assert name in pins, f"{name} missing from requirements.lock"
+
+
+def k8s() -> list[dict[str, Any]]:
+    kustomization = load("deploy/k8s/kustomization.yaml")
+    docs = []
+    for name in kustomization["resources"]:
+        docs += [doc for doc in yaml.safe_load_all((ROOT / "deploy/k8s" / name).read_text())]
+    return docs
+
+
+def k8s_kind(kind: str) -> dict[str, dict[str, Any]]:
+    return {doc["metadata"]["name"]: doc for doc in k8s() if doc["kind"] == kind}
+
+
+def test_k8s_every_file_is_listed_and_every_container_has_probes() -> None:
+    listed = set(load("deploy/k8s/kustomization.yaml")["resources"])
+    assert listed == {p.name for p in (ROOT / "deploy/k8s").glob("*.yaml")} - {"kustomization.yaml"}
+    deployments = k8s_kind("Deployment")
+    assert {"otpq-worker-general", "otpq-worker-interactive", "otpq-flower"} <= set(deployments)
+    for name, deployment in deployments.items():
+        spec = deployment["spec"]
+        assert (
+            spec["selector"]["matchLabels"].items()
+            <= spec["template"]["metadata"]["labels"].items()
+        ), name
+        pod = spec["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        for container in pod["containers"]:
+            assert container["readinessProbe"] and container["livenessProbe"], name
+            assert "install" not in " ".join(container.get("args", [])), name
+
+
+def test_k8s_workers_consume_every_queue_read_the_ready_file_and_have_a_budget() -> None:
+    deployments = k8s_kind("Deployment")
+    budgets = k8s_kind("PodDisruptionBudget")
+    consumed: set[str] = set()
+    for name in ("otpq-worker-general", "otpq-worker-interactive"):
+        pod = deployments[name]["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        args = container["args"]
+        consumed |= set(args[args.index("-Q") + 1].split(","))
+        assert "OTPQ_READY_FILE" in " ".join(container["readinessProbe"]["exec"]["command"])
+        assert pod["terminationGracePeriodSeconds"] >= 30
+        labels = deployments[name]["spec"]["template"]["metadata"]["labels"]
+        assert budgets[name]["spec"]["selector"]["matchLabels"].items() <= labels.items()
+    assert consumed == set(QUEUES)
+    ready_file = k8s_kind("ConfigMap")["otpq"]["data"]["OTPQ_READY_FILE"]
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert str(Path(ready_file).parent) in mounts, "the ready file needs a writable volume"
+
+
+def test_k8s_keys_come_from_a_secret_and_flower_has_a_service() -> None:
+    secrets = k8s_kind("Secret")
+    assert set(secrets["otpq-keys"]["stringData"]) == {"OTPQ_OTP_KEYS", "OTPQ_HASH_KEY"}
+    assert set(secrets["otpq-flower"]["stringData"]) == {"FLOWER_BASIC_AUTH"}
+    config = k8s_kind("ConfigMap")["otpq"]["data"]
+    assert not [key for key in config if CREDENTIAL.search(key)]
+    flower = k8s_kind("Deployment")["otpq-flower"]["spec"]["template"]
+    env = {e["name"]: e for e in flower["spec"]["containers"][0]["env"]}
+    assert env["FLOWER_BASIC_AUTH"]["valueFrom"]["secretKeyRef"]["name"] == "otpq-flower"
+    service = k8s_kind("Service")["otpq-flower"]
+    assert service["spec"]["selector"].items() <= flower["metadata"]["labels"].items()
+    assert service["spec"]["type"] == "ClusterIP"
