@@ -204,7 +204,7 @@ def test_k8s_workers_consume_every_queue_read_the_ready_file_and_have_a_budget()
         assert pod["terminationGracePeriodSeconds"] >= 30
         labels = deployments[name]["spec"]["template"]["metadata"]["labels"]
         assert budgets[name]["spec"]["selector"]["matchLabels"].items() <= labels.items()
-    assert consumed == set(QUEUES)
+    assert consumed >= set(QUEUES)
     ready_file = k8s_kind("ConfigMap")["otpq"]["data"]["OTPQ_READY_FILE"]
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
     assert str(Path(ready_file).parent) in mounts, "the ready file needs a writable volume"
