@@ -184,9 +184,10 @@ def in_flight(redis_url: str | None) -> int | None:
     if not redis_url:
         return None
     try:
-        import redis
+        from producer.redis_factory import redis_client
+        from producer.settings import Settings
 
-        client = redis.Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1)
+        client = redis_client(Settings(redis_url=redis_url), timeout=1)
         try:
             return int(client.hlen(UNACKED))
         finally:

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from producer.celery_config import celery_config
-from producer.lanes import INTERACTIVE, SERVED_QUEUES, UNROUTED
+from producer.lanes import INTERACTIVE, QUEUES, SERVED_QUEUES, UNROUTED
 from producer.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
