@@ -17,10 +17,10 @@ from dataclasses import replace
 
 import redis
 
+from otpq_core.sealing import Sealer, generate_key
+from otpq_core.settings import Settings
+from otpq_local.redis_server import RedisServer
 from producer.requests import SendRequest, VerifyRequest
-from producer.sealing import Sealer, generate_key
-from producer.settings import Settings
-from producer.stack.redis_server import RedisServer
 from worker.abuse import Abuse
 
 

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.boto_ceiling import ceiling
 from bench.stack import BenchStack, bench_stack, numbers, table
 from bench.throughput import done_rate, raw_celery, start
+from otpq_core.settings import Settings
 from producer.campaign import Campaigns
-from producer.settings import Settings
 
 
 def campaign_rows(

@@ -30,13 +30,13 @@ from pathlib import Path
 
 import redis
 
+from otpq_core.redaction import redact_kwargs
+from otpq_core.settings import Settings
+from otpq_core.wire import BULK, CAMPAIGN_HEADER, DEADLINE_HEADER, SEND_TASK
+from otpq_local.redis_server import RedisServer
 from producer.campaign import Campaigns
 from producer.campaign.campaigns import Campaigns as _Campaigns
 from producer.client import OtpClient, make_app
-from producer.lanes import BULK, CAMPAIGN_HEADER, DEADLINE_HEADER, SEND_TASK
-from producer.redaction import redact_kwargs
-from producer.settings import Settings
-from producer.stack.redis_server import RedisServer
 
 BRAND, SOURCE = "ExampleCorp", "Bench"
 

@@ -21,10 +21,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.stack import bench_stack, numbers, table
+from otpq_core.sealing import generate_key
+from otpq_core.settings import Settings
 from producer.campaign import Campaigns
 from producer.campaign.campaigns import cancel_bound
-from producer.sealing import generate_key
-from producer.settings import Settings
 
 
 def main() -> None:

@@ -24,8 +24,8 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.stack import BenchStack, bench_stack, numbers, percentile, table
+from otpq_core.settings import Settings
 from producer.campaign import Campaigns
-from producer.settings import Settings
 
 #: Interactive probes per second: well under the rate, so they do not queue each other.
 PROBE_RATE = 5.0

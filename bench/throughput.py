@@ -26,7 +26,7 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.stack import BenchStack, bench_stack, numbers, table
-from producer.stack.worker_process import WorkerProcess
+from otpq_local.worker_process import WorkerProcess
 
 
 def done_rate(r: redis.Redis, ids: list[str], timeout: float) -> float:

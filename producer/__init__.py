@@ -1,8 +1,6 @@
 """otpq's producer side: what a web backend imports. Never imports boto3 or the worker."""
 
-from producer.aio import AsyncOtpClient
-from producer.client import BrokerUnavailable, JobStatus, OtpClient
-from producer.outcomes import (
+from otpq_core.outcomes import (
     Cancelled,
     DestinationBlocked,
     DestinationLimited,
@@ -15,9 +13,11 @@ from producer.outcomes import (
     ResendCooldown,
     Uncertain,
 )
+from otpq_core.settings import ConfigError, Settings
+from producer.aio import AsyncOtpClient
+from producer.client import BrokerUnavailable, JobStatus, OtpClient
 from producer.refid import generate_ref_id
 from producer.requests import SendRequest, VerifyRequest
-from producer.settings import ConfigError, Settings
 
 __all__ = [
     "AsyncOtpClient",

@@ -28,20 +28,16 @@ import redis.asyncio
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from otpq_core.countries import check_country
+from otpq_core.keys import HASH_KEY_NAME, KeyHasher
+from otpq_core.redaction import redact_text
+from otpq_core.redis_factory import async_redis_client
+from otpq_core.sealing import Sealer
+from otpq_core.settings import Settings
+from otpq_core.status import claim_key, shows_in_flight
 from producer.client import BrokerUnavailable, JobStatus, job_status, make_app
-from producer.guards import (
-    _RELEASE,
-    HASH_KEY_NAME,
-    KeyHasher,
-    check_country,
-    check_idempotency_key,
-)
-from producer.lanes import CLAIM_PREFIX, INFLIGHT
+from producer.guards import _RELEASE, check_idempotency_key
 from producer.publish import Job, build_message, send_job, verify_job
-from producer.redaction import redact_text
-from producer.redis_factory import async_redis_client
-from producer.sealing import Sealer
-from producer.settings import Settings
 
 
 class AsyncOtpClient:
@@ -157,7 +153,7 @@ class AsyncOtpClient:
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.get(backend.get_key_for_task(job_id))
-                pipe.get(CLAIM_PREFIX + job_id)
+                pipe.get(claim_key(job_id))
                 raw, claim = await pipe.execute()
         except redis.RedisError as exc:
             raise BrokerUnavailable(redact_text(f"could not read job {job_id}: {exc}")) from None
@@ -166,7 +162,7 @@ class AsyncOtpClient:
         else:
             meta = backend.decode_result(raw)
             state, value = meta["status"], meta["result"]
-        return job_status(job_id, state, value, lambda: claim == INFLIGHT)
+        return job_status(job_id, state, value, lambda: shows_in_flight(claim))
 
     async def wait(self, job_id: str, timeout: float = 30.0, interval: float = 0.05) -> JobStatus:
         """Poll until the job is done; raises `TimeoutError` naming the job otherwise."""

@@ -18,14 +18,14 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from otpq_core.outcomes import InvalidRequest
+from otpq_core.redaction import mask_number
+from otpq_core.settings import ConfigError, Settings
 from producer.campaign.cli import FileRefused
 from producer.campaign.cli import add_commands as add_campaign_commands
 from producer.client import BrokerUnavailable, JobStatus, OtpClient
-from producer.outcomes import InvalidRequest
 from producer.receipts import deduplicated
-from producer.redaction import mask_number
 from producer.requests import SendRequest, VerifyRequest
-from producer.settings import ConfigError, Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
 
@@ -126,7 +126,7 @@ def _read(path: Any) -> str:
 
 
 def _up(args: argparse.Namespace) -> int:
-    from producer.stack.up import run
+    from otpq_local.up import run
 
     return run(os.environ, flower=not args.no_flower, demo=args.demo)
 
@@ -307,7 +307,7 @@ def environment(say: Callable[[str], None] | None = None) -> dict[str, str]:
         if say:
             say(f"otpq: using REDIS_URL={mask_url(env['REDIS_URL'])}")
         return env
-    from producer.stack.up import discover
+    from otpq_local.up import discover
 
     found = discover()
     if not found:

@@ -24,15 +24,15 @@ from celery.result import AsyncResult
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from producer.celery_config import celery_config, producer_config
+from otpq_core.celery_config import celery_config, producer_config
+from otpq_core.outcomes import OtpqError, reason_of
+from otpq_core.redaction import redact_text
+from otpq_core.redis_factory import redis_client
+from otpq_core.sealing import Sealer
+from otpq_core.settings import Settings
+from otpq_core.status import in_flight
 from producer.guards import Guards
-from producer.lanes import CLAIM_PREFIX, INFLIGHT
-from producer.outcomes import OtpqError, reason_of
 from producer.publish import Job, build_message, send_job, verify_job
-from producer.redaction import redact_text
-from producer.redis_factory import redis_client
-from producer.sealing import Sealer
-from producer.settings import Settings
 
 #: Celery states, as a caller wants to read them.
 STATES = {
@@ -117,7 +117,7 @@ class OtpClient:
     ) -> str:
         """Queue one VerifyOTPMessage; returns the job id. Poll for `result["valid"]`.
 
-        The code travels sealed with OTPQ_OTP_KEYS (producer/sealing.py)."""
+        The code travels sealed with OTPQ_OTP_KEYS (otpq_core/sealing.py)."""
         return self._guarded(
             verify_job(self.settings, self.sealer, destination, otp, brand_name, source, options)
         )
@@ -169,7 +169,7 @@ class OtpClient:
     def _in_flight(self, job_id: str) -> bool:
         """A worker is making this send's Pinpoint call (its claim, worker/claims.py)."""
         try:
-            return self.guards.redis.get(CLAIM_PREFIX + job_id) == INFLIGHT
+            return in_flight(self.guards.redis, job_id)
         except redis.RedisError as exc:
             raise BrokerUnavailable(redact_text(f"could not read job {job_id}: {exc}")) from None
 

@@ -17,7 +17,8 @@ import uuid
 import redis
 from kombu.transport import redis as kombu_redis
 
-from producer.lanes import CLAIM_PREFIX, QUEUES
+from otpq_core.keys import CLAIM_PREFIX
+from otpq_core.wire import QUEUES
 
 #: kombu's own layout (otpq sets none of the transport options that change it).
 PRIORITY_STEPS = tuple(kombu_redis.PRIORITY_STEPS)

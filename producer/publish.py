@@ -24,12 +24,12 @@ from kombu.serialization import dumps as serialize
 from kombu.utils.encoding import str_to_bytes
 from kombu.utils.json import dumps as json_dumps
 
-from producer.lanes import BULK, DEADLINE_HEADER, INTERACTIVE, QUEUES, SEND_TASK, VERIFY_TASK
-from producer.outcomes import InvalidRequest
-from producer.redaction import redact_kwargs
+from otpq_core.outcomes import InvalidRequest
+from otpq_core.redaction import redact_kwargs
+from otpq_core.sealing import Sealer
+from otpq_core.settings import Settings
+from otpq_core.wire import BULK, DEADLINE_HEADER, INTERACTIVE, QUEUES, SEND_TASK, VERIFY_TASK
 from producer.requests import SendRequest, VerifyRequest
-from producer.sealing import Sealer
-from producer.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def verify_job(
     source: str,
     options: dict[str, Any],
 ) -> Job:
-    """`OtpClient.verify`'s arguments, checked, the code sealed (producer/sealing.py)."""
+    """`OtpClient.verify`'s arguments, checked, the code sealed (otpq_core/sealing.py)."""
     options = dict(options)
     queue, deadline, idempotency_key = _job_options(settings, options)
     request = VerifyRequest.from_kwargs(

@@ -25,6 +25,6 @@ def shown_ref_id(reference_id: str | None, ref_id: str) -> str:
     brand + source + number is reversed to the number by trying every number."""
     if reference_id:
         return reference_id
-    from producer.redaction import mask_digest
+    from otpq_core.redaction import mask_digest
 
     return mask_digest(ref_id)

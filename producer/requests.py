@@ -13,13 +13,12 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, ClassVar, Self
 
-import phonenumbers
-
-from producer.outcomes import InvalidRequest
-from producer.redaction import mask_number, redact_text
+from otpq_core.fields import check_text
+from otpq_core.numbers import canonical_number
+from otpq_core.outcomes import InvalidRequest
+from otpq_core.redaction import mask_number, redact_text
 from producer.refid import generate_ref_id
 
 BRAND_NAME_MAX = 20
@@ -27,36 +26,14 @@ CODE_LENGTH = range(5, 9)
 VALIDITY_MINUTES = range(5, 61)
 ALLOWED_ATTEMPTS = range(1, 6)
 OTP_LENGTH = range(5, 9)
-#: Longest free-text field we accept; keeps hostile input from growing messages.
-TEXT_MAX = 128
-#: Longest spelling of a phone number read at all (a canonical one is at most 16
-#: characters): long enough to name the canonical form of a formatted one.
-NUMBER_INPUT_MAX = 64
 #: `otp.send`'s channels. Pinpoint sends SMS only; Notify all three.
 CHANNELS = ("SMS", "VOICE", "WHATSAPP")
 #: What Notify accepts as a reference id (its model's pattern and length).
 NOTIFY_REFERENCE_ID = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 _LANGUAGE = re.compile(r"[a-z]{2,3}-[A-Z]{2}")
-_PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]+")
 #: ASCII digits only: Python's `\d` also matches 660 other digits.
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
-_E164_EXAMPLE = "must be an E.164 number like +14255550142"
-
-
-def _text(field: str, value: object, *, required: bool, max_len: int = TEXT_MAX) -> None:
-    if value is None:
-        if required:
-            raise InvalidRequest(field, "is required")
-        return
-    if not isinstance(value, str):
-        raise InvalidRequest(field, f"must be a string, not {type(value).__name__}")
-    if not value.strip():
-        raise InvalidRequest(field, "must not be empty")
-    if len(value) > max_len:
-        raise InvalidRequest(field, f"must be at most {max_len} characters")
-    if not _PRINTABLE.fullmatch(value):
-        raise InvalidRequest(field, "must not contain control characters")
 
 
 def _integer(field: str, value: object, allowed: range, unit: str = "") -> None:
@@ -66,37 +43,6 @@ def _integer(field: str, value: object, allowed: range, unit: str = "") -> None:
         raise InvalidRequest(
             field, f"must be an integer from {allowed.start} to {allowed.stop - 1}{suffix}"
         )
-
-
-def canonical_number(value: object, field: str = "destination") -> str:
-    """The one spelling of a phone number that every per-number key uses: E.164 with
-    ASCII digits, as phonenumbers formats it.
-
-    Reads any spelling phonenumbers takes for an international number (spaces,
-    punctuation, non-ASCII digits, a trunk prefix after the country code), because each
-    spelling of one phone would otherwise get a budget, cooldown and lockout of its own.
-    Raises `InvalidRequest` naming `field` for anything that is not a valid number."""
-    _text(field, value, required=True, max_len=NUMBER_INPUT_MAX)
-    assert isinstance(value, str)
-    canonical = _canonical(value)
-    if canonical.startswith("+"):
-        return canonical
-    raise InvalidRequest(field, canonical)
-
-
-@lru_cache(maxsize=256)
-def _canonical(value: str) -> str:
-    """The canonical form, or the problem. Cached for the few keys one job makes over
-    one number; small, so a million-row campaign does not fill memory with numbers."""
-    try:
-        parsed = phonenumbers.parse(value, None)
-    except phonenumbers.NumberParseException:
-        return _E164_EXAMPLE
-    if parsed.extension:
-        return "must not carry an extension: an SMS cannot dial one"
-    if not is_valid_number(parsed):
-        return "is not a valid phone number for its country"
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 def check_destination(field: str, value: object) -> None:
@@ -117,20 +63,6 @@ def check_destination(field: str, value: object) -> None:
 def _ascii_digits(value: str) -> str:
     """Every Unicode decimal digit as its ASCII digit (to tell the caller which fix)."""
     return "".join(str(unicodedata.decimal(char, char)) for char in value)
-
-
-def is_valid_number(number: phonenumbers.PhoneNumber) -> bool:
-    """`phonenumbers.is_valid_number`, about twice as fast for most numbers.
-
-    That function first finds the number's region (testing the number's type against
-    each region sharing its country code, the main region first), then tests the type
-    again for that region. A number valid for its code's main region is the common case
-    (+1: US, +44: GB) and the answer is yes either way, so that one test is tried first
-    (tests/unit/test_requests.py checks the two agree)."""
-    main = phonenumbers.region_code_for_country_code(number.country_code)
-    return phonenumbers.is_valid_number_for_region(number, main) or (
-        phonenumbers.is_valid_number(number)
-    )
 
 
 class _Model:
@@ -185,18 +117,18 @@ class SendRequest(_Model):
 
     def __post_init__(self) -> None:
         check_destination("destination", self.destination)
-        _text("brand_name", self.brand_name, required=True, max_len=BRAND_NAME_MAX)
-        _text("source", self.source, required=True)
+        check_text("brand_name", self.brand_name, required=True, max_len=BRAND_NAME_MAX)
+        check_text("source", self.source, required=True)
         _integer("code_length", self.code_length, CODE_LENGTH, "digits")
         _integer("validity_period", self.validity_period, VALIDITY_MINUTES, "minutes")
-        _text("language", self.language, required=True, max_len=16)
+        check_text("language", self.language, required=True, max_len=16)
         if not _LANGUAGE.fullmatch(self.language):
             raise InvalidRequest("language", "must be a language tag like en-US")
         _integer("allowed_attempts", self.allowed_attempts, ALLOWED_ATTEMPTS)
-        _text("reference_id", self.reference_id, required=False)
-        _text("origination_identity", self.origination_identity, required=False, max_len=64)
-        _text("entity_id", self.entity_id, required=False)
-        _text("template_id", self.template_id, required=False)
+        check_text("reference_id", self.reference_id, required=False)
+        check_text("origination_identity", self.origination_identity, required=False, max_len=64)
+        check_text("entity_id", self.entity_id, required=False)
+        check_text("template_id", self.template_id, required=False)
         if self.channel not in CHANNELS:
             raise InvalidRequest("channel", f"must be one of {', '.join(CHANNELS)}")
 
@@ -251,9 +183,9 @@ class VerifyRequest(_Model):
             raise InvalidRequest(
                 "otp", f"must be {OTP_LENGTH.start} to {OTP_LENGTH.stop - 1} digits"
             )
-        _text("brand_name", self.brand_name, required=True, max_len=BRAND_NAME_MAX)
-        _text("source", self.source, required=True)
-        _text("reference_id", self.reference_id, required=False)
+        check_text("brand_name", self.brand_name, required=True, max_len=BRAND_NAME_MAX)
+        check_text("source", self.source, required=True)
+        check_text("reference_id", self.reference_id, required=False)
 
     @property
     def ref_id(self) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from producer.stack.redis_server import RedisServer
+from otpq_local.redis_server import RedisServer
 from sandbox import PinpointSandbox, SandboxControl
 
 #: The application id every test stack's sandbox knows.

@@ -1,7 +1,7 @@
 """The worker's abuse limits, checked after the deadline and before rate-limit capacity.
 
 An OTP system is an authentication system and an SMS bill. Per destination (keyed by
-an HMAC of the number, producer/guards.py):
+an HMAC of the number, otpq_core/keys.py):
 
 - country allow/deny list (sends) → `blocked`; SMS pumping targets premium ranges;
 - resend cooldown (sends enqueued by name; the producer answers repeats itself) →
@@ -30,10 +30,11 @@ from functools import cached_property
 
 import redis
 
-from producer.guards import KeyHasher, check_country, for_humans
-from producer.outcomes import DestinationLimited, DestinationLocked, ResendCooldown
+from otpq_core.countries import check_country
+from otpq_core.keys import KeyHasher
+from otpq_core.outcomes import DestinationLimited, DestinationLocked, ResendCooldown, for_humans
+from otpq_core.settings import Settings
 from producer.requests import SendRequest, VerifyRequest
-from producer.settings import Settings
 from worker.autopipe import AutoPipeline
 from worker.budgets import Backoff, SlidingWindows
 

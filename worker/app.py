@@ -1,6 +1,6 @@
 """The Celery app behind `celery -A worker worker` and `celery -A worker flower`.
 
-Configured only by environment variables (producer.settings lists them). Defaults
+Configured only by environment variables (otpq_core.settings lists them). Defaults
 suit I/O-bound work: a thread pool, one prefetched message per slot, late acks so a
 job held by a crashed worker is delivered again.
 """
@@ -12,8 +12,8 @@ from typing import Any
 
 from celery import Celery, signals
 
-from producer.celery_config import celery_config
-from producer.settings import Settings
+from otpq_core.celery_config import celery_config
+from otpq_core.settings import Settings
 from worker import events, logs
 from worker import metrics as _metrics  # noqa: F401  (connects its signal receivers)
 from worker import routing as _routing  # noqa: F401  (serves `celery`, prunes bindings)

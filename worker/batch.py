@@ -33,7 +33,10 @@ from typing import Any
 from celery.exceptions import Reject
 from celery.states import SUCCESS
 
-from producer.lanes import (
+from otpq_core.outcomes import InvalidRequest, OtpqError, Retrying
+from otpq_core.redaction import redact_text
+from otpq_core.settings import BATCH_MAX_ROWS, Settings
+from otpq_core.wire import (
     BULK,
     CALLS_HEADER,
     CAMPAIGN_HEADER,
@@ -42,9 +45,6 @@ from producer.lanes import (
     SEND_BATCH_TASK,
     SEND_TASK,
 )
-from producer.outcomes import InvalidRequest, OtpqError, Retrying
-from producer.redaction import redact_text
-from producer.settings import BATCH_MAX_ROWS, Settings
 from worker import campaign_hooks, metrics, sending
 from worker.app import app, settings
 from worker.runtime import Runtime

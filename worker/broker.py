@@ -30,13 +30,13 @@ as soon as the channel polls again (tests/system/test_sentinel.py hits this wind
 
 With a `sentinel://` broker URL the same hardening rides on kombu's SentinelChannel,
 which asks the sentinels for the current master (`master_name` transport option, set
-by producer.celery_config) and follows it after a failover.
+by otpq_core.celery_config) and follows it after a failover.
 
 Selected with `broker_transport` in worker.app; producers never consume, so they
 keep the stock transport.
 
 The clients built here are kombu's own (`super()._create_client()` over kombu's pool):
-they stay outside producer.redis_factory, which builds otpq's clients.
+they stay outside otpq_core.redis_factory, which builds otpq's clients.
 """
 
 from __future__ import annotations

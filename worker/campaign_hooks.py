@@ -23,9 +23,9 @@ from typing import Any
 import redis
 from celery import Task, signals
 
-from producer.campaign.ledger import SENT, Ledger, state_for
-from producer.lanes import CAMPAIGN_HEADER, SEND_TASK, VERIFY_TASK
-from producer.outcomes import Cancelled, OtpqError
+from otpq_core.ledger import SENT, Ledger, state_for
+from otpq_core.outcomes import Cancelled, OtpqError
+from otpq_core.wire import CAMPAIGN_HEADER, SEND_TASK, VERIFY_TASK
 from producer.refid import generate_ref_id
 from worker.app import app, settings
 from worker.runtime import runtime

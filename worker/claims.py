@@ -39,9 +39,9 @@ from typing import Any, TypeVar
 
 import redis
 
-from producer.campaign.ledger import CANCELLED_FIELD, inflight_key, meta_key
-from producer.lanes import CLAIM_PREFIX, INFLIGHT
-from producer.settings import Settings
+from otpq_core.keys import CLAIM_PREFIX, INFLIGHT
+from otpq_core.ledger import CANCELLED_FIELD, inflight_key, meta_key
+from otpq_core.settings import Settings
 from worker.autopipe import AutoPipeline
 from worker.ratelimit import Mark
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from producer.settings import BACKENDS
+from otpq_core.settings import BACKENDS
 
 if TYPE_CHECKING:
     import redis
 
-    from producer.guards import KeyHasher
+    from otpq_core.keys import KeyHasher
     from producer.requests import SendRequest, VerifyRequest
     from worker.autopipe import AutoPipeline
 

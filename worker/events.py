@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from producer.redaction import redact_kwargs, redact_text
+from otpq_core.redaction import redact_kwargs, redact_text
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ through it, DEBUG ones included):
    Their body arguments are replaced by a summary (what it was, how big) before the
    message is formatted; the rest of the line stays, so a DEBUG log is still useful.
 2. *Textual*, on every formatted message and exception text: numbers in any spelling
-   and hex digests are masked (producer.redaction.redact_text), and the value of any
+   and hex digests are masked (otpq_core.redaction.redact_text), and the value of any
    field named like a code (`otp`, `Otp`, `code`, `VerificationCode`) is replaced.
 """
 
@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from producer.redaction import redact_text
+from otpq_core.redaction import redact_text
 
 #: Shown instead of a body: never its content.
 BODY = "<body redacted: {size} chars>"

@@ -34,9 +34,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from producer.lanes import QUEUES, SEND_TASK, SERVED_QUEUES, VERIFY_TASK
-from producer.outcomes import REASONS, reason_of
-from producer.settings import Settings
+from otpq_core.outcomes import REASONS, reason_of
+from otpq_core.settings import Settings
+from otpq_core.wire import QUEUES, SEND_TASK, SERVED_QUEUES, VERIFY_TASK
 
 log = logging.getLogger(__name__)
 
@@ -282,7 +282,7 @@ class QueueLength(Collector):
 
     def _redis(self) -> Any:
         if self._client is None:
-            from producer.redis_factory import redis_client
+            from otpq_core.redis_factory import redis_client
 
             self._client = redis_client(
                 self.settings, timeout=min(self.settings.redis_timeout, 2.0)

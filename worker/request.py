@@ -22,7 +22,7 @@ from typing import Any
 
 from celery.worker.request import Request
 
-from producer.redaction import redact_kwargs, redact_text
+from otpq_core.redaction import redact_kwargs, redact_text
 from worker.events import scrub_event
 
 logger = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ Two ways a job published another standard way went wrong (docs/guarantees.md):
   lane had its own exchange, both lanes were bound to `otp.interactive` with key
   `otp.interactive`; such a member outlives the deploy that made it, and a job
   published through the exchange would still reach both queues. A worker, once
-  connected, declares the current layout (producer.celery_config.lane_bindings: the
+  connected, declares the current layout (otpq_core.celery_config.lane_bindings: the
   routing key picks the lane on either lane's exchange) and removes every other binding
   of an otpq queue on an otpq exchange.
 """
@@ -23,8 +23,8 @@ from typing import Any
 
 from celery import signals
 
-from producer.celery_config import lane_bindings, unrouted_queue
-from producer.lanes import INTERACTIVE, SERVED_QUEUES, UNROUTED
+from otpq_core.celery_config import lane_bindings, unrouted_queue
+from otpq_core.wire import INTERACTIVE, SERVED_QUEUES, UNROUTED
 
 log = logging.getLogger(__name__)
 

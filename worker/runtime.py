@@ -14,9 +14,9 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from producer.redis_factory import redis_client
-from producer.sealing import Sealer
-from producer.settings import Settings
+from otpq_core.redis_factory import redis_client
+from otpq_core.sealing import Sealer
+from otpq_core.settings import Settings
 from worker.abuse import Abuse
 from worker.autopipe import AutoPipeline
 from worker.claims import SendClaims

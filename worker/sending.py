@@ -17,8 +17,7 @@ from typing import Any, NoReturn, TypeVar
 
 import redis
 
-from producer.lanes import BULK, INTERACTIVE, VERIFY_TASK
-from producer.outcomes import (
+from otpq_core.outcomes import (
     Cancelled,
     GaveUp,
     InvalidRequest,
@@ -30,7 +29,8 @@ from producer.outcomes import (
     Uncertain,
     reason_of,
 )
-from producer.redaction import mask_number
+from otpq_core.redaction import mask_number
+from otpq_core.wire import BULK, INTERACTIVE, VERIFY_TASK
 from producer.refid import generate_ref_id, shown_ref_id
 from producer.requests import SendRequest, VerifyRequest
 from worker import campaign_hooks, metrics

@@ -17,7 +17,9 @@ from typing import Any, NoReturn
 import redis
 from celery import Task
 
-from producer.lanes import (
+from otpq_core.outcomes import OtpqError, PinpointRejected, Retrying
+from otpq_core.redaction import mask_number, redact_kwargs
+from otpq_core.wire import (
     BULK,
     CALLS_HEADER,
     CAMPAIGN_HEADER,
@@ -26,8 +28,6 @@ from producer.lanes import (
     SEND_TASK,
     VERIFY_TASK,
 )
-from producer.outcomes import OtpqError, PinpointRejected, Retrying
-from producer.redaction import mask_number, redact_kwargs
 from producer.refid import shown_ref_id
 from producer.requests import VerifyRequest
 from worker import campaign_hooks, sending

@@ -26,8 +26,8 @@ from functools import lru_cache
 
 import phonenumbers
 
+from otpq_core.settings import Settings
 from producer.requests import SendRequest, VerifyRequest
-from producer.settings import Settings
 from worker.ratelimit import Bucket, LimiterUnavailable, Mark, MarkHeld, RateLimiter, Stopped
 
 #: Seconds of each burst held back (at least one token): a token is taken some

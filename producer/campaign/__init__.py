@@ -10,11 +10,11 @@ See docs/campaigns.md for the guarantees (no number texted twice, budgets checke
 front, bounded memory) and the CLI (`otpq campaign ...`).
 """
 
+from otpq_core.campaign_ids import campaign_id
+from otpq_core.outcomes import Cancelled
 from producer.campaign.budget import CampaignRefused
 from producer.campaign.campaigns import Campaigns, CampaignStatus, StartReport, UnknownCampaign
-from producer.campaign.ids import campaign_id
 from producer.campaign.rows import COLUMNS, InvalidRow
-from producer.outcomes import Cancelled
 
 __all__ = [
     "COLUMNS",

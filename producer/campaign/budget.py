@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from producer.outcomes import OtpqError
+from otpq_core.outcomes import OtpqError
 
 
 class CampaignRefused(OtpqError):

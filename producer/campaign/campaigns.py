@@ -28,22 +28,22 @@ from typing import IO, Any
 
 import redis
 
-from producer.campaign import ledger as keys
+from otpq_core import ledger as keys
+from otpq_core.campaign_ids import campaign_id, is_campaign_id, row_job_id
+from otpq_core.keys import KeyHasher
+from otpq_core.ledger import Ledger
+from otpq_core.outcomes import OtpqError
+from otpq_core.redaction import ROWS_SHOWN, mask_number, redact_kwargs, redact_text
+from otpq_core.redis_factory import redis_client
+from otpq_core.settings import BATCH_MAX_ROWS, DEFAULT_CAMPAIGN_BATCH_SIZE, Settings
+from otpq_core.wire import BULK
 from producer.campaign.budget import Budget, CampaignRefused
-from producer.campaign.ids import campaign_id, is_campaign_id, row_job_id
-from producer.campaign.ledger import Ledger
 from producer.campaign.messages import batch_message, batch_row, origin, send_message
 from producer.campaign.parallel import ordered_map, processes_for
 from producer.campaign.rows import BadFile, InvalidRow, numbered, parse_row, read_csv
 from producer.client import BrokerUnavailable
-from producer.guards import KeyHasher
-from producer.lanes import BULK
-from producer.outcomes import OtpqError
-from producer.redaction import ROWS_SHOWN, mask_number, redact_kwargs, redact_text
-from producer.redis_factory import redis_client
 from producer.refid import shown_ref_id
 from producer.requests import SendRequest
-from producer.settings import BATCH_MAX_ROWS, DEFAULT_CAMPAIGN_BATCH_SIZE, Settings
 
 #: Rows per Redis call, in both passes: big enough to amortise the round trip, small
 #: enough that a chunk of messages (~1.3 KB each) stays a couple of MB.

@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from otpq_core.settings import BATCH_MAX_ROWS, DEFAULT_CAMPAIGN_BATCH_SIZE
 from producer.campaign.budget import CampaignRefused
 from producer.campaign.campaigns import Campaigns, CampaignStatus, StartReport, UnknownCampaign
 from producer.campaign.progress import ProgressBar, Watch
 from producer.campaign.rows import BadFile, check_header
 from producer.client import OtpClient
-from producer.settings import BATCH_MAX_ROWS, DEFAULT_CAMPAIGN_BATCH_SIZE
 
 EXIT_OK, EXIT_USAGE = 0, 2
 #: Invalid rows listed on stderr before the rest are only counted.

@@ -19,7 +19,7 @@ import os
 import socket
 import uuid
 
-from producer.lanes import BULK, CAMPAIGN_HEADER, DEADLINE_HEADER, SEND_BATCH_TASK, SEND_TASK
+from otpq_core.wire import BULK, CAMPAIGN_HEADER, DEADLINE_HEADER, SEND_BATCH_TASK, SEND_TASK
 
 _EMBED = '{"callbacks": null, "errbacks": null, "chain": null, "chord": null}'
 

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from producer.outcomes import InvalidRequest
-from producer.redaction import redact_text
-from producer.requests import SendRequest, canonical_number
+from otpq_core.numbers import canonical_number
+from otpq_core.outcomes import InvalidRequest
+from otpq_core.redaction import redact_text
+from producer.requests import SendRequest
 
 #: Columns a row may have. Brand, source and the sending identity are the campaign's.
 COLUMNS = ("destination", "language", "code_length", "validity_period", "reference_id")

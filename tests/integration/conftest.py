@@ -8,12 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from otpq_core.sealing import generate_key
+from otpq_core.settings import Settings
+from otpq_local.redis_server import RedisServer
+from otpq_local.worker_process import WorkerProcess
 from producer.campaign import Campaigns, CampaignStatus
 from producer.client import OtpClient
-from producer.sealing import generate_key
-from producer.settings import Settings
-from producer.stack.redis_server import RedisServer
-from producer.stack.worker_process import WorkerProcess
 from sandbox import PinpointSandbox
 from tests.conftest import APP_ID
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from otpq_core.outcomes import InvalidRequest, OtpqError
+from otpq_core.settings import Settings
+from otpq_local.redis_server import RedisServer
+from otpq_local.worker_process import WorkerProcess
 from producer import AsyncOtpClient, BrokerUnavailable, DestinationBlocked, OtpClient
-from producer.outcomes import InvalidRequest, OtpqError
-from producer.settings import Settings
-from producer.stack.redis_server import RedisServer
-from producer.stack.worker_process import WorkerProcess
 from sandbox import PinpointSandbox, SandboxControl
 from tests.integration.conftest import worker_env
 

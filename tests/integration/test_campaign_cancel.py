@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from otpq_core.settings import Settings
+from otpq_local.redis_server import RedisServer
+from otpq_local.worker_process import WorkerProcess
 from producer.campaign import Campaigns
-from producer.settings import Settings
-from producer.stack.redis_server import RedisServer
-from producer.stack.worker_process import WorkerProcess
 from sandbox import PinpointSandbox, SandboxControl
 from tests.integration.conftest import wait_campaign_done, worker_env
 

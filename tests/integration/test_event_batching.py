@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from celery import Celery
 
+from otpq_local.worker_process import WorkerProcess
 from producer.client import OtpClient
-from producer.stack.worker_process import WorkerProcess
 from sandbox import SandboxControl
 
 pytestmark = pytest.mark.integration

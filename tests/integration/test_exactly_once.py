@@ -19,13 +19,13 @@ import redis
 from celery import Celery
 from kombu.transport.virtual.base import UndeliverableWarning
 
+from otpq_core.celery_config import celery_config
+from otpq_core.settings import Settings
+from otpq_core.wire import BULK, INTERACTIVE, SERVED_QUEUES, UNROUTED
+from otpq_local.redis_server import RedisServer
+from otpq_local.worker_process import WorkerProcess
 from producer.campaign import Campaigns
-from producer.celery_config import celery_config
 from producer.client import OtpClient
-from producer.lanes import BULK, INTERACTIVE, SERVED_QUEUES, UNROUTED
-from producer.settings import Settings
-from producer.stack.redis_server import RedisServer
-from producer.stack.worker_process import WorkerProcess
 from sandbox import PinpointSandbox, SandboxControl
 from tests.integration.conftest import wait_campaign_done, worker_env
 from worker.routing import declare_lane_bindings

@@ -18,10 +18,10 @@ import pytest
 import redis
 from celery import Celery
 
+from otpq_core.outcomes import InvalidRequest
+from otpq_core.wire import INTERACTIVE
+from otpq_local.worker_process import WorkerProcess
 from producer.client import OtpClient
-from producer.lanes import INTERACTIVE
-from producer.outcomes import InvalidRequest
-from producer.stack.worker_process import WorkerProcess
 from sandbox import SandboxControl
 
 pytestmark = pytest.mark.integration

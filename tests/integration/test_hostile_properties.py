@@ -11,10 +11,10 @@ from celery import Celery
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from otpq_core.wire import INTERACTIVE
+from otpq_local.worker_process import WorkerProcess
 from producer.client import OtpClient
-from producer.lanes import INTERACTIVE
 from producer.requests import SendRequest
-from producer.stack.worker_process import WorkerProcess
 from tests.integration.test_hostile import assert_still_serves, other
 
 __all__ = ["other"]  # fixture

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from otpq_core.settings import Settings
+from otpq_local.redis_server import RedisServer
+from otpq_local.worker_process import WorkerProcess
 from producer.client import OtpClient
-from producer.settings import Settings
-from producer.stack.redis_server import RedisServer
-from producer.stack.worker_process import WorkerProcess
 from sandbox import PinpointSandbox, SandboxControl
 from tests.integration.conftest import worker_env
 

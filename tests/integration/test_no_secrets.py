@@ -8,7 +8,7 @@ Two moments are scanned:
 - *queued*: verify jobs wait in a queue no worker consumes. Message bodies are
   base64 in Redis; the scan decodes them. A job's number has to travel in its
   message body (the worker sends to it), so numbers are allowed there and only
-  there. OTPs are sealed (OTPQ_OTP_KEYS, producer.sealing) even there.
+  there. OTPs are sealed (OTPQ_OTP_KEYS, otpq_core.sealing) even there.
 - *after*: the jobs ran, the AOF was rewritten and the RDB saved. Nothing anywhere.
 """
 
@@ -24,12 +24,12 @@ import redis
 from celery import Celery
 from celery.result import AsyncResult
 
+from otpq_core.settings import Settings
+from otpq_core.wire import INTERACTIVE
+from otpq_local.redis_server import RedisServer
+from otpq_local.worker_process import WorkerProcess
 from producer.client import OtpClient
-from producer.lanes import INTERACTIVE
 from producer.refid import generate_ref_id
-from producer.settings import Settings
-from producer.stack.redis_server import RedisServer
-from producer.stack.worker_process import WorkerProcess
 from sandbox import PinpointSandbox
 from tests.integration.conftest import worker_env
 from tests.secret_scan import Hit, Scan

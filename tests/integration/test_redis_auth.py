@@ -16,10 +16,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from otpq_core.settings import Settings
+from otpq_local.redis_server import RedisServer, TlsFiles, find_redis_binary
+from otpq_local.worker_process import WorkerProcess
 from producer.client import BrokerUnavailable, OtpClient
-from producer.settings import Settings
-from producer.stack.redis_server import RedisServer, TlsFiles, find_redis_binary
-from producer.stack.worker_process import WorkerProcess
 from sandbox import PinpointSandbox, SandboxControl
 from tests.integration.conftest import worker_env
 

@@ -21,11 +21,11 @@ import pytest
 import redis
 from celery import Celery
 
+from otpq_core.sealing import PREFIX, generate_key
+from otpq_core.settings import Settings
+from otpq_local.redis_server import RedisServer
+from otpq_local.worker_process import WorkerProcess
 from producer.client import OtpClient
-from producer.sealing import PREFIX, generate_key
-from producer.settings import Settings
-from producer.stack.redis_server import RedisServer
-from producer.stack.worker_process import WorkerProcess
 from sandbox import PinpointSandbox, SandboxControl
 from tests.integration.conftest import worker_env
 

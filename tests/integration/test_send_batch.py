@@ -10,12 +10,12 @@ from collections.abc import Iterator
 import pytest
 from celery.result import AsyncResult
 
+from otpq_core.settings import Settings
+from otpq_core.wire import BULK, DEADLINE_HEADER, SEND_BATCH_TASK
+from otpq_local.redis_server import RedisServer
+from otpq_local.worker_process import WorkerProcess
 from producer.campaign import Campaigns
 from producer.client import OtpClient
-from producer.lanes import BULK, DEADLINE_HEADER, SEND_BATCH_TASK
-from producer.settings import Settings
-from producer.stack.redis_server import RedisServer
-from producer.stack.worker_process import WorkerProcess
 from sandbox import PinpointSandbox, SandboxControl
 from tests.integration.conftest import wait_campaign_done, worker_env
 

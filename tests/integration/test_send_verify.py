@@ -8,11 +8,11 @@ import pytest
 import redis
 from celery import Celery
 
-from producer.campaign.ledger import daily_key
+from otpq_core.ledger import daily_key
+from otpq_core.outcomes import InvalidRequest
+from otpq_local.worker_process import WorkerProcess
 from producer.client import OtpClient
-from producer.outcomes import InvalidRequest
 from producer.refid import generate_ref_id
-from producer.stack.worker_process import WorkerProcess
 from sandbox import SandboxControl
 
 pytestmark = pytest.mark.integration

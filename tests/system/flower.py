@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from producer.stack.redis_server import free_port
+from otpq_local.redis_server import free_port
 
 AUTH = "ops:not-a-real-password"
 #: Longest any poll waits; a bound, not an expectation.

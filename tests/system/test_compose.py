@@ -25,8 +25,8 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
+from otpq_local.redis_server import free_port
 from producer import OtpClient, Settings
-from producer.stack.redis_server import free_port
 from sandbox.control import SandboxControl
 
 ROOT = Path(__file__).resolve().parents[2]

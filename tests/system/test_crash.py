@@ -14,11 +14,11 @@ import time
 import pytest
 import redis
 
+from otpq_core.settings import Settings
+from otpq_core.wire import INTERACTIVE
+from otpq_local.redis_server import RedisServer
+from otpq_local.worker_process import WorkerProcess
 from producer.client import OtpClient
-from producer.lanes import INTERACTIVE
-from producer.settings import Settings
-from producer.stack.redis_server import RedisServer
-from producer.stack.worker_process import WorkerProcess
 from sandbox import PinpointSandbox, SandboxControl
 from tests.integration.conftest import worker_env
 from tests.system.resilience import (

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 from celery import Celery
 
+from otpq_core.settings import Settings
+from otpq_local.redis_server import RedisServer, free_port
+from otpq_local.worker_process import WorkerProcess
 from producer.client import OtpClient
-from producer.settings import Settings
-from producer.stack.redis_server import RedisServer, free_port
-from producer.stack.worker_process import WorkerProcess
 from sandbox import PinpointSandbox, SandboxControl
 from tests.integration.conftest import worker_env
 from tests.system.flower import Flower, poll, running_flower

@@ -11,11 +11,11 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
+from otpq_core.settings import Settings
+from otpq_core.wire import QUEUES
+from otpq_local.redis_server import RedisServer
+from otpq_local.worker_process import WorkerProcess
 from producer.client import BrokerUnavailable, JobStatus, OtpClient
-from producer.lanes import QUEUES
-from producer.settings import Settings
-from producer.stack.redis_server import RedisServer
-from producer.stack.worker_process import WorkerProcess
 from sandbox import PinpointSandbox, SandboxControl
 from tests.integration.conftest import OTP_KEY, worker_env
 from tests.system.resilience import (

@@ -13,10 +13,10 @@ from typing import TypeVar
 import pytest
 import redis
 
+from otpq_core.settings import Settings
+from otpq_local.redis_server import RedisServer, find_redis_binary, free_port
+from otpq_local.worker_process import WorkerProcess
 from producer.client import BrokerUnavailable, JobStatus, OtpClient
-from producer.settings import Settings
-from producer.stack.redis_server import RedisServer, find_redis_binary, free_port
-from producer.stack.worker_process import WorkerProcess
 from sandbox import PinpointSandbox, SandboxControl
 from tests.integration.conftest import worker_env
 from tests.system.resilience import FAST_RECOVERY, JOB, Tally, destinations

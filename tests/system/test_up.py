@@ -108,7 +108,7 @@ def test_up_uses_a_reachable_redis_url(clean_env: dict[str, str], redis_url: str
 
 def test_up_says_when_it_uses_real_aws(clean_env: dict[str, str], redis_url: str) -> None:
     """With real AWS settings it does not start the sandbox, and says so."""
-    from producer.stack.up import uses_real_aws
+    from otpq_local.up import uses_real_aws
 
     assert uses_real_aws({"PINPOINT_APPLICATION_ID": "abc"})
     assert not uses_real_aws({"PINPOINT_APPLICATION_ID": "abc", "AWS_ENDPOINT_URL_PINPOINT": "x"})

@@ -10,9 +10,9 @@ import time
 import pytest
 import redis
 
+from otpq_core.settings import Settings
 from producer.client import OtpClient
 from producer.known_jobs import is_known, lane_keys
-from producer.settings import Settings
 from tests.system.conftest import alive, descendants, otpq
 from tests.system.test_up import read_until
 

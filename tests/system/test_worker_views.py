@@ -27,10 +27,10 @@ import pytest
 from celery import Celery
 from kombu import Connection, Producer
 
-from producer.lanes import INTERACTIVE
+from otpq_core.wire import INTERACTIVE
+from otpq_local.redis_server import RedisServer
+from otpq_local.worker_process import WorkerProcess
 from producer.refid import generate_ref_id
-from producer.stack.redis_server import RedisServer
-from producer.stack.worker_process import WorkerProcess
 from sandbox import PinpointSandbox
 from tests.integration.conftest import worker_env
 from tests.secret_scan import Scan

@@ -8,8 +8,9 @@ from dataclasses import replace
 import fakeredis
 import pytest
 
-from producer.guards import HASH_KEY_NAME, KeyHasher, region_of
-from producer.outcomes import (
+from otpq_core.countries import region_of
+from otpq_core.keys import HASH_KEY_NAME, KeyHasher
+from otpq_core.outcomes import (
     DestinationBlocked,
     DestinationLimited,
     DestinationLocked,
@@ -18,8 +19,8 @@ from producer.outcomes import (
     ResendCooldown,
     reason_of,
 )
+from otpq_core.settings import ConfigError, Settings
 from producer.requests import SendRequest, VerifyRequest
-from producer.settings import ConfigError, Settings
 from worker.abuse import Abuse, AbuseUnavailable
 
 pytest.importorskip(

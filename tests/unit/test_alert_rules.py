@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
-from producer.lanes import QUEUES, SEND_TASK, VERIFY_TASK
-from producer.outcomes import REASONS
+from otpq_core.outcomes import REASONS
+from otpq_core.wire import QUEUES, SEND_TASK, VERIFY_TASK
 from worker import metrics
 
 ROOT = Path(__file__).resolve().parents[2]

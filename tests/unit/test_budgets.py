@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from producer.settings import ConfigError, Settings, parse_budgets
+from otpq_core.settings import ConfigError, Settings, parse_budgets
 from worker.budgets import Backoff, SlidingWindows
 
 T0 = 1_000_000.0

@@ -16,19 +16,19 @@ import pytest
 import redis
 from celery import Celery
 
+from otpq_core import ledger as keys
+from otpq_core.campaign_ids import row_job_id
+from otpq_core.celery_config import celery_config
+from otpq_core.keys import KeyHasher
+from otpq_core.ledger import Ledger
+from otpq_core.outcomes import Cancelled, InvalidRequest, reason_of
+from otpq_core.settings import Settings
+from otpq_core.wire import BULK, CAMPAIGN_HEADER, DEADLINE_HEADER
 from producer.campaign import CampaignRefused, Campaigns, InvalidRow, campaign_id
-from producer.campaign import ledger as keys
-from producer.campaign.ids import row_job_id
-from producer.campaign.ledger import Ledger
 from producer.campaign.messages import origin, send_message
 from producer.campaign.progress import ProgressBar, render
 from producer.campaign.rows import parse_row
-from producer.celery_config import celery_config
-from producer.guards import KeyHasher
-from producer.lanes import BULK, CAMPAIGN_HEADER, DEADLINE_HEADER
-from producer.outcomes import Cancelled, InvalidRequest, reason_of
 from producer.refid import generate_ref_id
-from producer.settings import Settings
 
 BRAND, SOURCE = "ExampleCorp", "Reverify2026"
 

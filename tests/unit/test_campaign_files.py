@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from otpq_core.settings import Settings
 from producer import cli
 from producer.campaign import Campaigns
 from producer.campaign.rows import MAX_LINE, BadFile, read_csv
-from producer.settings import Settings
 
 BRAND, SOURCE = "ExampleCorp", "FilesIT"
 NUMBER = "+14255550199"

@@ -19,12 +19,13 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from otpq_core.keys import KeyHasher
+from otpq_core.numbers import canonical_number
+from otpq_core.outcomes import DestinationLimited, DestinationLocked, InvalidRequest
+from otpq_core.redaction import mask_number
+from otpq_core.settings import Settings
 from producer.campaign.rows import InvalidRow, parse_row
-from producer.guards import KeyHasher
-from producer.outcomes import DestinationLimited, DestinationLocked, InvalidRequest
-from producer.redaction import mask_number
-from producer.requests import SendRequest, VerifyRequest, canonical_number
-from producer.settings import Settings
+from producer.requests import SendRequest, VerifyRequest
 from tests.unit.test_requests_properties import NUMBERS
 from worker.abuse import Abuse
 

@@ -9,7 +9,7 @@ import fakeredis
 import pytest
 import redis
 
-from producer.settings import Settings
+from otpq_core.settings import Settings
 from worker.claims import PREFIX, Claim, SendClaims
 
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from producer.celery_config import celery_config
-from producer.lanes import INTERACTIVE, QUEUES, SERVED_QUEUES, UNROUTED
-from producer.settings import Settings
+from otpq_core.celery_config import celery_config
+from otpq_core.settings import Settings
+from otpq_core.wire import INTERACTIVE, QUEUES, SERVED_QUEUES, UNROUTED
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILES = ["docker-compose.yml", "compose.sandbox.yml", "tests/system/compose.hostnet.yml"]

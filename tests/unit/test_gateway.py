@@ -12,8 +12,8 @@ from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, Re
 from botocore.stub import Stubber
 from botocore.validate import ParamValidationDecorator
 
+from otpq_core.settings import Settings
 from producer.requests import SendRequest, VerifyRequest
-from producer.settings import Settings
 from worker.gateways import Permanent, PinpointGateway, Transient
 
 APP = "app-1"

@@ -11,9 +11,9 @@ import fakeredis
 import pytest
 import redis
 
-from producer.guards import Guards, first_wins, for_humans
-from producer.outcomes import DestinationBlocked, InvalidRequest
-from producer.settings import Settings
+from otpq_core.outcomes import DestinationBlocked, InvalidRequest, for_humans
+from otpq_core.settings import Settings
+from producer.guards import Guards, first_wins
 
 pytest.importorskip(
     "lupa", reason="fakeredis runs Lua scripts only with lupa", exc_type=ImportError

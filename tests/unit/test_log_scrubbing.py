@@ -8,7 +8,7 @@ import logging
 import pytest
 from celery.worker.consumer import consumer
 
-from producer.redaction import redact_text
+from otpq_core.redaction import redact_text
 from worker.logs import RedactingFilter
 
 NUMBER = "+14255550142"

@@ -18,7 +18,7 @@ from celery.exceptions import Retry
 from hypothesis import given
 from hypothesis import strategies as st
 
-from producer.outcomes import (
+from otpq_core.outcomes import (
     DestinationLimited,
     GaveUp,
     InvalidRequest,
@@ -27,9 +27,9 @@ from producer.outcomes import (
     Retrying,
     Uncertain,
 )
+from otpq_core.settings import ConfigError, Settings
+from otpq_local.redis_server import free_port
 from producer.requests import VerifyRequest
-from producer.settings import ConfigError, Settings
-from producer.stack.redis_server import free_port
 from worker import metrics
 from worker.gateways import PinpointGateway, Transient
 

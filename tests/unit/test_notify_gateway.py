@@ -13,9 +13,9 @@ from botocore.config import Config
 from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
 from botocore.stub import Stubber
 
-from producer.outcomes import InvalidRequest
+from otpq_core.outcomes import InvalidRequest
+from otpq_core.settings import Settings
 from producer.requests import SendRequest, VerifyRequest
-from producer.settings import Settings
 from worker.gateways import NotifyGateway, Permanent, Transient, build_gateway
 
 CONFIG = "ncc-0123456789abcdef"
@@ -255,7 +255,7 @@ def test_dlt_ids_apply_to_sms_only_on_notify() -> None:
 
 
 def test_backend_setting() -> None:
-    from producer.settings import ConfigError
+    from otpq_core.settings import ConfigError
 
     assert Settings.from_env({}).backend == "pinpoint"
     assert Settings.from_env({"OTPQ_BACKEND": "Notify"}).backend == "notify"

@@ -37,7 +37,7 @@ def test_exports_are_exactly_the_public_api() -> None:
 
 def test_producer_and_cli_never_import_boto3_or_the_worker() -> None:
     code = (
-        "import sys, producer, producer.cli, producer.stack.up; "
+        "import sys, producer, producer.cli, otpq_local.up; "
         "bad = [m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'worker')]; "
         "print(','.join(bad))"
     )

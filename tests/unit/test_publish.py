@@ -8,12 +8,12 @@ from typing import Any
 
 import redis
 
+from otpq_core.redaction import redact_kwargs
+from otpq_core.settings import Settings
+from otpq_core.wire import DEADLINE_HEADER
 from producer.aio import AsyncOtpClient
 from producer.client import OtpClient, make_app
-from producer.lanes import DEADLINE_HEADER
 from producer.publish import build_message, send_job
-from producer.redaction import redact_kwargs
-from producer.settings import Settings
 
 DEST = "+14255550142"
 JOB = {"brand_name": "ExampleCorp", "source": "CreateAccount"}

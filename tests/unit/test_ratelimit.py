@@ -12,7 +12,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 import worker.ratelimit
-from producer.settings import parse_rate_map
+from otpq_core.settings import parse_rate_map
 from worker.ratelimit import (
     Bucket,
     Decision,

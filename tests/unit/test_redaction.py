@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from producer.redaction import mask_number, redact_kwargs, redact_text
+from otpq_core.redaction import mask_number, redact_kwargs, redact_text
 from worker.logs import RedactingFilter
 
 
@@ -68,7 +68,7 @@ def test_a_csv_without_header_does_not_name_its_first_cell(spelling: str, tmp_pa
 
 @pytest.mark.parametrize("spelling", NUMBER_SPELLINGS)
 def test_a_batch_kwarg_named_like_a_number_is_masked(spelling: str) -> None:
-    from producer.outcomes import InvalidRequest
+    from otpq_core.outcomes import InvalidRequest
     from worker.batch import _rows
 
     with pytest.raises(InvalidRequest) as refused:
@@ -79,7 +79,7 @@ def test_a_batch_kwarg_named_like_a_number_is_masked(spelling: str) -> None:
 
 @pytest.mark.parametrize("spelling", NUMBER_SPELLINGS)
 def test_pinpoints_own_error_text_is_masked(spelling: str) -> None:
-    from producer.outcomes import PinpointRejected
+    from otpq_core.outcomes import PinpointRejected
     from worker.gateways import Permanent
 
     error = Permanent("BadRequestException", f"Invalid destination {spelling}")

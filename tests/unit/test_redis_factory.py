@@ -9,21 +9,21 @@ import pytest
 import redis
 import redis.asyncio
 
-from producer.celery_config import celery_config, producer_config
-from producer.redis_factory import (
+from otpq_core.celery_config import celery_config, producer_config
+from otpq_core.redis_factory import (
     async_redis_client,
     parse_sentinel_url,
     redis_client,
     sentinel_kwargs,
 )
-from producer.settings import ConfigError, Settings
+from otpq_core.settings import ConfigError, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Calls that build a Redis client or pool.
 CONSTRUCTORS = {"Redis", "StrictRedis", "from_url", "ConnectionPool", "Sentinel", "master_for"}
 #: Where they may appear: the factory itself. worker/broker.py builds kombu's clients
 #: through kombu (`super()._create_client()`), which this scan does not count.
-ALLOWED = {"producer/redis_factory.py"}
+ALLOWED = {"otpq_core/redis_factory.py"}
 SENTINEL = "sentinel://10.0.0.1:26379;sentinel://10.0.0.2:26380;sentinel://10.0.0.3/0"
 
 
@@ -41,7 +41,7 @@ def constructions(path: Path) -> list[int]:
 def test_no_redis_client_is_built_outside_the_factory() -> None:
     found = {
         f"{path.relative_to(ROOT)}:{line}"
-        for package in ("producer", "worker")
+        for package in ("otpq_core", "producer", "worker", "otpq_local")
         for path in (ROOT / package).rglob("*.py")
         if str(path.relative_to(ROOT)) not in ALLOWED
         for line in constructions(path)

@@ -1,6 +1,6 @@
 import redis
 
-from producer.stack.redis_server import RedisServer
+from otpq_local.redis_server import RedisServer
 
 
 def test_session_redis_runs_with_noeviction(redis_url: str) -> None:

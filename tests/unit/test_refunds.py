@@ -9,8 +9,7 @@ from types import SimpleNamespace
 import fakeredis
 import pytest
 
-from producer.lanes import CALLS_HEADER
-from producer.outcomes import (
+from otpq_core.outcomes import (
     DestinationLimited,
     GaveUp,
     InvalidRequest,
@@ -20,8 +19,9 @@ from producer.outcomes import (
     ResendCooldown,
     Uncertain,
 )
+from otpq_core.settings import Settings
+from otpq_core.wire import CALLS_HEADER
 from producer.refid import generate_ref_id
-from producer.settings import Settings
 from worker import tasks
 from worker.abuse import Abuse
 

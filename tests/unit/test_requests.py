@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from producer.outcomes import InvalidRequest
+from otpq_core.outcomes import InvalidRequest
 from producer.requests import SendRequest, VerifyRequest
 
 GOOD = {"destination": "+14255550142", "brand_name": "ExampleCorp", "source": "CreateAccount"}
@@ -109,7 +109,7 @@ def test_fast_validity_check_agrees_with_phonenumbers() -> None:
 
     import phonenumbers
 
-    from producer.requests import is_valid_number
+    from otpq_core.numbers import is_valid_number
 
     rng = random.Random(7)
     codes = [1, 1, 1, 7, 44, 44, 33, 49, 61, 91, 86, 234, 262, 590, 599, 672, 800, 882, 979]

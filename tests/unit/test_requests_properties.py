@@ -12,9 +12,9 @@ import phonenumbers
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from producer.outcomes import InvalidRequest
+from otpq_core.outcomes import InvalidRequest
+from otpq_core.sealing import PREFIX, Sealer, generate_key
 from producer.requests import SendRequest, VerifyRequest
-from producer.sealing import PREFIX, Sealer, generate_key
 
 FIELDS = sorted(
     {f.name for f in dataclasses.fields(SendRequest)}

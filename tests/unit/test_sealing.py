@@ -6,12 +6,12 @@ import logging
 
 import pytest
 
-from producer import sealing
+from otpq_core import sealing
+from otpq_core.outcomes import InvalidRequest
+from otpq_core.sealing import PREFIX, Sealer, generate_key, is_sealed
+from otpq_core.settings import ConfigError, Settings
 from producer.client import OtpClient
-from producer.outcomes import InvalidRequest
 from producer.requests import VerifyRequest
-from producer.sealing import PREFIX, Sealer, generate_key, is_sealed
-from producer.settings import ConfigError, Settings
 
 OLD, NEW, ROGUE = generate_key(), generate_key(), generate_key()
 KWARGS = {

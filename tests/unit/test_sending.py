@@ -9,8 +9,8 @@ from typing import Any
 import fakeredis
 import pytest
 
-from producer.outcomes import Uncertain
-from producer.settings import Settings
+from otpq_core.outcomes import Uncertain
+from otpq_core.settings import Settings
 from worker import sending
 from worker.claims import PREFIX, SendClaims
 from worker.gateways import Delivery

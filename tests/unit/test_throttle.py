@@ -5,8 +5,8 @@ from __future__ import annotations
 import fakeredis
 import pytest
 
+from otpq_core.settings import Settings
 from producer.requests import SendRequest, VerifyRequest
-from producer.settings import Settings
 from worker.ratelimit import RateLimiter
 from worker.throttle import Throttle, bucket
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from producer.stack.orphans import (
+from otpq_local.orphans import (
     StackRunning,
     child_record,
     live_stack,
@@ -20,7 +20,7 @@ from producer.stack.orphans import (
     reap_orphans,
     start_time,
 )
-from producer.stack.up import Stack, discovery_record
+from otpq_local.up import Stack, discovery_record
 
 
 def dead_pid() -> int:
@@ -106,7 +106,7 @@ def test_a_workers_own_temporary_log_is_removed_when_its_owner_exits() -> None:
         [
             sys.executable,
             "-c",
-            "from producer.stack.worker_process import WorkerProcess\n"
+            "from otpq_local.worker_process import WorkerProcess\n"
             "w = WorkerProcess({})\nw.ready_file.write_text('')\nprint(w.log_path)",
         ],
         capture_output=True,

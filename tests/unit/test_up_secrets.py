@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from producer.sealing import Sealer, generate_key
-from producer.settings import Settings
-from producer.stack.up import Stack, _secrets, _write_private, discover
+from otpq_core.sealing import Sealer, generate_key
+from otpq_core.settings import Settings
+from otpq_local.up import Stack, _secrets, _write_private, discover
 
 
 def test_a_stack_gets_fresh_secrets_unless_given(tmp_path: Path) -> None:

@@ -24,8 +24,8 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
-from producer.redaction import redact_text
-from producer.settings import BACKENDS, Settings
+from otpq_core.redaction import redact_text
+from otpq_core.settings import BACKENDS, Settings
 from worker import metrics
 
 if TYPE_CHECKING:

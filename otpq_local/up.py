@@ -6,7 +6,7 @@ discovery file lets `otpq` in another shell find this stack without any exports.
 
 One stack per discovery file: a second `otpq up` over a live one refuses (naming its
 pid), and one started after a SIGKILLed predecessor first stops the orphans it left
-(their pids and start times are in the discovery file; producer/stack/orphans.py). The
+(their pids and start times are in the discovery file; otpq_local/orphans.py). The
 worker gets `STOP_GRACE` seconds of warm shutdown, then a cold one that puts its
 unfinished jobs back in their queue (orphans.stop_worker).
 """
@@ -33,15 +33,9 @@ from types import FrameType
 from urllib.parse import urlencode, urlparse
 from urllib.request import urlopen
 
-from producer.stack.orphans import (
-    StackRunning,
-    child_record,
-    live_stack,
-    reap_orphans,
-    stop_worker,
-)
-from producer.stack.redis_server import RedisServer, free_port
-from producer.stack.worker_process import WorkerProcess
+from otpq_local.orphans import StackRunning, child_record, live_stack, reap_orphans, stop_worker
+from otpq_local.redis_server import RedisServer, free_port
+from otpq_local.worker_process import WorkerProcess
 
 #: Where a running `otpq up` tells other shells how to reach it (OTPQ_UP_FILE overrides).
 DISCOVERY_FILE = Path(
@@ -209,7 +203,7 @@ def discovery_record(stack: Stack, *, ready: bool = True) -> dict[str, object]:
 def _secrets(stack: Stack, base_env: Mapping[str, str]) -> None:
     """The stack's OTP sealing key and hashing secret: the caller's if set, else new
     ones, so the producer, the worker and `otpq` in another shell all share them."""
-    from producer.sealing import generate_key
+    from otpq_core.sealing import generate_key
 
     stack.env["OTPQ_OTP_KEYS"] = base_env.get("OTPQ_OTP_KEYS") or generate_key()
     stack.env["OTPQ_HASH_KEY"] = base_env.get("OTPQ_HASH_KEY") or secrets.token_urlsafe(32)
@@ -365,8 +359,8 @@ def run(
 
 def _demo(stack: Stack, say: Say) -> None:
     """One round trip through the real path: enqueue, worker, Pinpoint, poll."""
+    from otpq_core.settings import Settings
     from producer.client import OtpClient
-    from producer.settings import Settings
 
     client = OtpClient(Settings.from_env({**os.environ, **stack.env}))
     try:

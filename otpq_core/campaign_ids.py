@@ -8,7 +8,7 @@ id) would refuse a second text even if a message slipped through twice.
 A row's id is shown everywhere (results, Flower, logs, exports), so it must not be a
 digest anyone can recompute from a candidate number (a uuid5 of the campaign id and the
 number is reversed by trying every number): it comes from the keyed digest under
-OTPQ_HASH_KEY (producer/guards.py), the same on every producer and worker.
+OTPQ_HASH_KEY (otpq_core/keys.py), the same on every producer and worker.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from producer.guards import KeyHasher
+from otpq_core.keys import KeyHasher
 
 #: Fixed namespace for campaign ids (uuid5 of the brand, source and name).
 CAMPAIGN_NAMESPACE = uuid.UUID("6f1d3c1e-8a53-5b0e-9a3c-0a7f0f0e2b51")

@@ -21,8 +21,8 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from producer.outcomes import InvalidRequest
-from producer.settings import ConfigError
+from otpq_core.outcomes import InvalidRequest
+from otpq_core.settings import ConfigError
 
 #: Marks a sealed value; the version names the scheme (Fernet), should it ever change.
 PREFIX = "enc:v1:"

@@ -33,8 +33,8 @@ from typing import Any
 
 import redis
 
-from producer.campaign.ids import row_job_id
-from producer.guards import KeyHasher
+from otpq_core.campaign_ids import row_job_id
+from otpq_core.keys import KeyHasher
 
 PREFIX = "otpq:campaign:"
 REF_PREFIX = "otpq:campaign-ref:"
@@ -223,7 +223,7 @@ class Ledger:
 
     @cached_property
     def hasher(self) -> KeyHasher:
-        """OTPQ_HASH_KEY, else the deployment's secret kept in Redis (producer/guards.py)."""
+        """OTPQ_HASH_KEY, else the deployment's secret kept in Redis (otpq_core/keys.py)."""
         return KeyHasher.resolve(self.redis, self._hash_key)
 
     def row_job_id(self, campaign: str, destination: str) -> str:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from producer.lanes import QUEUES
+from otpq_core.wire import QUEUES
 
 #: How long a worker may take to connect and say "ready.".
 DEFAULT_START_TIMEOUT = 30.0

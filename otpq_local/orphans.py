@@ -24,8 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from otpq_local.worker_process import WorkerProcess
 from producer.known_jobs import UNACKED
-from producer.stack.worker_process import WorkerProcess
 
 Say = Callable[[str], None]
 
@@ -184,8 +184,8 @@ def in_flight(redis_url: str | None) -> int | None:
     if not redis_url:
         return None
     try:
-        from producer.redis_factory import redis_client
-        from producer.settings import Settings
+        from otpq_core.redis_factory import redis_client
+        from otpq_core.settings import Settings
 
         client = redis_client(Settings(redis_url=redis_url), timeout=1)
         try:

@@ -37,9 +37,3 @@ FAILURES_HEADER = "otpq_failures"
 #: Message header naming the bulk campaign a send belongs to: the worker reports the
 #: row's outcome to that campaign and skips the send once the campaign is cancelled.
 CAMPAIGN_HEADER = "otpq_campaign"
-
-#: Redis key prefix of a send's claim (worker/claims.py): "inflight" while a worker is
-#: making its Pinpoint call, then the outcome. `OtpClient.status` reads it to say
-#: "running" without Celery's STARTED state (two round trips per job).
-CLAIM_PREFIX = "otpq:claim:"
-INFLIGHT = b"inflight"

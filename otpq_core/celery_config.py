@@ -12,7 +12,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from kombu import Exchange, Queue
 
-from producer.lanes import (
+from otpq_core.settings import DEFAULT_RESTORE_INTERVAL, ConfigError, Settings
+from otpq_core.wire import (
     BULK,
     DEFAULT_QUEUE,
     INTERACTIVE,
@@ -22,7 +23,6 @@ from producer.lanes import (
     UNROUTED,
     VERIFY_TASK,
 )
-from producer.settings import DEFAULT_RESTORE_INTERVAL, ConfigError, Settings
 
 #: `ssl_cert_reqs` values a `rediss://` URL may carry (Celery's spellings).
 CERT_REQS = {
@@ -118,7 +118,7 @@ def unrouted_queue() -> Queue:
 def sentinel_options(settings: Settings) -> dict[str, Any]:
     """For a `sentinel://` REDIS_URL: the options kombu's SentinelChannel and Celery's
     SentinelBackend read (the broker and result backend pick them by the URL's scheme)."""
-    from producer import redis_factory  # it imports this module
+    from otpq_core import redis_factory  # it imports this module
 
     if not redis_factory.is_sentinel(settings.redis_url):
         return {}

@@ -26,8 +26,8 @@ import redis.asyncio
 import redis.asyncio.sentinel
 import redis.sentinel
 
-from producer.celery_config import redis_tls
-from producer.settings import ConfigError, Settings
+from otpq_core.celery_config import redis_tls
+from otpq_core.settings import ConfigError, Settings
 
 SENTINEL_SCHEME = "sentinel"
 DEFAULT_SENTINEL_PORT = 26379
