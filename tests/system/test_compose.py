@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
+from otpq_core.sealing import generate_key
 from otpq_local.redis_server import free_port
 from producer import OtpClient, Settings
 from sandbox.control import SandboxControl
@@ -252,6 +253,9 @@ def stack(engine: Engine, wheelhouse: Path) -> Iterator[Stack]:
         "OTPQ_BASE_IMAGE": BASE_IMAGE,
         "OTPQ_IMAGE_TAG": f"test-{os.getpid()}",
         "FLOWER_BASIC_AUTH": f"ops:{secrets.token_urlsafe(12)}",
+        # The deployment's own secrets, as an operator would set them (none is defaulted).
+        "OTPQ_OTP_KEYS": generate_key(),
+        "OTPQ_HASH_KEY": secrets.token_hex(16),
     }
     stack = Stack(engine, env, f"otpqtest{os.getpid()}")
     stack.resolve()
@@ -298,7 +302,9 @@ def test_every_service_turns_healthy(stack: Stack) -> None:
 def test_a_code_goes_through_the_stack(stack: Stack) -> None:
     poll(lambda: all(health(c) == "healthy" for c in stack.containers()), "a healthy stack")
     redis_url = f"redis://127.0.0.1:{stack.env['OTPQ_REDIS_PORT']}/0"
-    client = OtpClient(Settings.from_env({"REDIS_URL": redis_url}))
+    client = OtpClient(
+        Settings.from_env({"REDIS_URL": redis_url, "OTPQ_OTP_KEYS": stack.env["OTPQ_OTP_KEYS"]})
+    )
     control = SandboxControl(f"http://127.0.0.1:{stack.env['OTPQ_SANDBOX_PORT']}")
     try:
         sent = client.send(DEST, brand_name="ComposeTest", source="test_compose")

@@ -42,10 +42,13 @@ WORKER_NAME = "views"
 JOB = {"brand_name": "ViewCorp", "source": "Views"}
 RETRY_SEND, RETRY_VERIFY = "+14255550191", "+14255550192"
 SLOW = ["+14255550193", "+14255550194", "+14255550195", "+14255550196"]
+#: Numbers of the real send-and-verify rounds: none of the slow jobs (still in flight at
+#: 6 s latency) can replace their code in the sandbox.
+REAL = ["+14255550198", "+14255550199"]
 REFUSED = "+14255550197"
 #: Codes a plain client types (none was sent to these numbers: secrets all the same).
 TYPED = ["804137", "529164", "730918"]
-NUMBERS = [RETRY_SEND, RETRY_VERIFY, *SLOW, REFUSED]
+NUMBERS = [RETRY_SEND, RETRY_VERIFY, *SLOW, *REAL, REFUSED]
 VERBS = ("active", "reserved", "scheduled")
 
 
@@ -184,7 +187,7 @@ def ask_every_view(env: dict[str, str], flower: Flower, seen: Views) -> None:
 
 def verify_real_codes(plain: Celery, control: Any, seen: Views) -> None:
     """Sends that reach the sandbox, and verifies with the right code (valid: true)."""
-    for number in SLOW[:2]:
+    for number in REAL:
         seen.ids[f"send {number}"] = job = plain.send_task(
             "otp.send", kwargs={**JOB, "destination": number}, queue=INTERACTIVE
         ).id
