@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery, signals
+from kombu.transport import TRANSPORT_ALIASES
 
 from otpq_core.celery_config import celery_config
 from otpq_core.settings import Settings
@@ -42,9 +43,14 @@ app.conf.update(
     worker_cancel_long_running_tasks_on_connection_loss=False,
     worker_redirect_stdouts=False,
 )
+# Items in a queue that are not messages are dropped, not fatal (worker.broker). The
+# transport is registered under the URL's own schemes rather than named with
+# `broker_transport`: Flower picks its broker view (the Broker tab, queue lengths) by
+# the scheme of `as_uri()`, which a transport class name would replace.
+for _scheme in ("redis", "rediss", "sentinel"):
+    TRANSPORT_ALIASES[_scheme] = "worker.broker:Transport"
+
 app.conf.update(
-    # Items in a queue that are not messages are dropped, not fatal (worker.broker).
-    broker_transport="worker.broker:Transport",
     # A retry (or a reschedule for capacity) is published from inside the task: ride
     # out a Redis restart of a few seconds instead of failing at once (Celery's
     # default gives up after about 0.6 s). See worker.request.RedactedRequest.reject

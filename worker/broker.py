@@ -32,8 +32,8 @@ With a `sentinel://` broker URL the same hardening rides on kombu's SentinelChan
 which asks the sentinels for the current master (`master_name` transport option, set
 by otpq_core.celery_config) and follows it after a failover.
 
-Selected with `broker_transport` in worker.app; producers never consume, so they
-keep the stock transport.
+Registered for the redis, rediss and sentinel schemes in worker.app; producers never
+consume, so they keep the stock transport.
 
 The clients built here are kombu's own (`super()._create_client()` over kombu's pool):
 they stay outside otpq_core.redis_factory, which builds otpq's clients.
@@ -130,8 +130,8 @@ class Transport(kombu_redis.Transport):
     Channel: type[kombu_redis.Channel] = Channel
 
     def __init__(self, client: Any, **kwargs: Any) -> None:
-        # `broker_transport` names this class whatever the URL's scheme, so the
-        # scheme picks the channel, as kombu's own `sentinel://` transport would.
+        # worker.app registers this class for every Redis scheme, so the scheme
+        # picks the channel, as kombu's own `sentinel://` transport would.
         if any(url.lower().startswith("sentinel://") for url in client.alt or [client.hostname]):
             self.Channel = SentinelChannel
             self.default_port = kombu_redis.SentinelTransport.default_port

@@ -291,6 +291,17 @@ def test_flower_shows_the_worker_serves_the_default_queue(flower: Flower, jobs: 
     assert served == {"otp.interactive", "otp.bulk", "celery"}
 
 
+def test_the_broker_tab_shows_every_lane_and_the_default_queue(flower: Flower, jobs: Jobs) -> None:
+    """Flower picks its broker view by the URL scheme: otpq's transport keeps `redis`, so
+    queue lengths (the Broker tab, `/api/queues/length`) are there, `celery` included."""
+    lengths = flower.json("/api/queues/length")
+    names = {queue["name"] for queue in lengths["active_queues"]}
+    assert {"otp.interactive", "otp.bulk", "celery"} <= names
+    assert all(isinstance(queue["messages"], int) for queue in lengths["active_queues"])
+    status, body = flower.get("/broker")
+    assert status == 200 and b"otp.interactive" in body
+
+
 def test_a_campaign_batch_is_listed_with_masked_rows(
     env: dict[str, str], flower: Flower, jobs: Jobs, control: SandboxControl
 ) -> None:
