@@ -293,8 +293,10 @@ def _start_sandbox(stack: Stack, base_env: Mapping[str, str], backend: str, say:
     stack.env.update(
         {
             "PINPOINT_APPLICATION_ID": SANDBOX_APP_ID,
-            "PINPOINT_ORIGINATION_IDENTITY": base_env.get(
-                "PINPOINT_ORIGINATION_IDENTITY", SANDBOX_ORIGINATION
+            "PINPOINT_ORIGINATION_IDENTITY": (
+                base_env.get("PINPOINT_ORIGINATION_IDENTITY")
+                or base_env.get("OTPQ_ORIGINATION_IDENTITY")
+                or SANDBOX_ORIGINATION
             ),
             "AWS_ENDPOINT_URL_PINPOINT": url,
             "AWS_ENDPOINT_URL_ENDUSERMESSAGING": url,
@@ -388,11 +390,15 @@ def run(
             signal.signal(signum, handler)
         return 1
     try:
-        exports = " ".join(f"{k}={v}" for k, v in sorted(stack.env.items()) if k == "REDIS_URL")
+        notify = stack.env.get("OTPQ_BACKEND") == "notify"
+        shown = ("REDIS_URL", "OTPQ_BACKEND") if notify else ("REDIS_URL",)
+        exports = " ".join(f"{k}={v}" for k, v in sorted(stack.env.items()) if k in shown)
         say("")
         say("ready. In another shell (otpq finds this stack by itself):")
         say(f"  otpq send --to {DEMO_NUMBER} --brand ExampleCorp --source Login --wait")
         say(f"  otpq verify CODE --to {DEMO_NUMBER} --brand ExampleCorp --source Login --wait")
+        if notify:
+            say(f"  otpq send --to {DEMO_NUMBER} --brand ExampleCorp --source Call --channel VOICE")
         say(f"From other programs: export {exports}")
         say("Ctrl-C stops everything.")
         if demo:

@@ -14,10 +14,14 @@ import pytest
 
 from otpq_local.up import DEMO_NUMBER, default_backend, uses_real_aws
 from sandbox import SandboxControl
-from tests.system.conftest import alive, descendants
+from tests.system.conftest import alive, descendants, otpq
 from tests.system.test_up import read_until
 
 pytestmark = pytest.mark.system
+
+#: One number per channel: a repeat to one number would meet the resend cooldown.
+CALLED = "+14255550177"
+MESSAGED = "+14255550188"
 
 
 def up(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
@@ -45,15 +49,31 @@ def test_up_notify_demo_sends_and_verifies_through_notify(clean_env: dict[str, s
 
         sent = SandboxControl(sandbox_url).outbox(destination=DEMO_NUMBER)
         assert [(m["backend"], m["channel"]) for m in sent] == [("notify", "TEXT")]
+
+        # Another shell finds the stack, and its sends go out as a call and a WhatsApp.
+        for channel, number, kind in (
+            ("VOICE", CALLED, "call"),
+            ("WHATSAPP", MESSAGED, "whatsapp"),
+        ):
+            queued = otpq(
+                "send", "--to", number, "--brand", "ExampleCorp", "--source", "Login",
+                "--channel", channel, "--wait", "--json", env=clean_env,
+            )  # fmt: skip
+            assert queued.returncode == 0, queued.stderr
+            relayed = read_until(stack, f"  {kind}  +1********{number[-2:]}: ")
+            lines += relayed
+            assert number not in relayed[-1]
     finally:
         stack.send_signal(signal.SIGINT)
         rest, _ = stack.communicate(timeout=60)
 
     assert stack.returncode == 0, rest
-    output = text + "\n" + rest
+    output = "\n".join(lines) + "\n" + rest
     assert re.search(r"  sms  \+1\*{8}42: \S+ is your otpq verification code\.", output), output
     shown = [line for line in output.splitlines() if line.startswith(("demo:", "  sms"))]
     assert len(shown) == 3 and not [line for line in shown if DEMO_NUMBER in line], shown
+    assert re.search(r"  call  \+1\*{8}77: Your otpq verification code is [0-9, ]+\.", output)
+    assert "  whatsapp  +1********88: " in output
     assert not [pid for pid in children if alive(pid)], "children left running"
     assert not workdir.exists()
     assert not Path(clean_env["OTPQ_UP_FILE"]).exists()
