@@ -3,7 +3,7 @@
 This table is the contract (DESIGN.md, "Outcomes"); every failure otpq reports is
 one of the classes below, and its `reason` is the first word of its text::
 
-    what happened                                  state    reason     retried  Pinpoint called
+    what happened                                  state    reason     retried  AWS called
     input invalid (our validation)                 FAILURE  invalid    no       no
     job older than its deadline                    FAILURE  expired    no       no
     destination over its budget                    FAILURE  limited    no       no
@@ -19,9 +19,15 @@ one of the classes below, and its `reason` is the first word of its text::
       the first job's id instead)
     refused by Pinpoint (400/403/404/405/413,      FAILURE  rejected   no       once
       PERMANENT_FAILURE, OPT_OUT, DUPLICATE)
+    refused by Notify (ValidationException,        FAILURE  rejected   no       once
+      AccessDeniedException,
+      ResourceNotFoundException,
+      ConflictException,
+      ServiceQuotaExceededException; other 4xx)
     transient (429, 5xx, connection error or       RETRY    -          yes      per attempt
       timeout; THROTTLED, TEMPORARY_FAILURE,
-      UNKNOWN_FAILURE, TIMEOUT)
+      UNKNOWN_FAILURE, TIMEOUT; Notify's
+      ThrottlingException, InternalServerException)
     ... still transient when attempts or the       FAILURE  gave_up    -        per attempt
       deadline run out
     redelivered after its worker died while the    FAILURE  uncertain  no       maybe once
@@ -44,6 +50,10 @@ Exception tree::
      └── Cancelled
 
     Retrying is not final: it is the reason shown while a job waits for its next try.
+
+Both backends share the table (docs/notify.md, "Outcomes of Notify's errors"):
+`PinpointRejected` is the class of a refusal by either, its detail starting with the
+backend's error code.
 
 Each class is rebuilt from its args by Celery's result backend, so a caller polling
 a result gets the same class back. No text here ever holds an OTP or a full number.

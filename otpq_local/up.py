@@ -1,4 +1,9 @@
-"""`otpq up`: Redis, the Pinpoint sandbox (or real AWS), a worker and Flower, in one command.
+"""`otpq up`: Redis, the sandbox (or real AWS), a worker and Flower, in one command.
+
+`--backend pinpoint|notify` (default OTPQ_BACKEND, else pinpoint) picks where new sends
+go. The sandbox serves both backends on one port, so a sandbox stack points both
+botocore endpoints at it whichever is chosen; real AWS is used only when the chosen
+backend is configured and its endpoint is not overridden (`uses_real_aws`).
 
 Every part is a child process. Ctrl-C (or SIGTERM) stops them all, newest first, and
 removes the temporary directory and the discovery file; nothing is left behind. The
@@ -43,10 +48,15 @@ DISCOVERY_FILE = Path(
 )
 SANDBOX_APP_ID = "otpq-sandbox"
 SANDBOX_ORIGINATION = "+18005550100"
+#: The code configuration the sandbox knows by default (sandbox/notify_config.py).
+SANDBOX_NOTIFY_CONFIGURATION = "otpq-sandbox"
+BACKENDS = ("pinpoint", "notify")
 #: A number the demo texts; the sandbox delivers nothing, real AWS would.
 DEMO_NUMBER = "+14255550142"
 
 _SANDBOX_URL = re.compile(r"listening on (\S+)")
+#: Sandbox output lines that are deliveries, and how `otpq up` labels them.
+_DELIVERIES = {"SMS to ": "sms", "Call to ": "call", "WhatsApp to ": "whatsapp"}
 
 Say = Callable[[str], None]
 
@@ -103,8 +113,19 @@ def redis_reachable(url: str, timeout: float = 0.5) -> bool:
         return False
 
 
-def uses_real_aws(env: Mapping[str, str]) -> bool:
-    """Real AWS when an application id is given and no endpoint override points elsewhere."""
+def default_backend(env: Mapping[str, str]) -> str:
+    """OTPQ_BACKEND if it names a backend, else pinpoint (as the worker's default)."""
+    value = (env.get("OTPQ_BACKEND") or "").strip().lower()
+    return value if value in BACKENDS else BACKENDS[0]
+
+
+def uses_real_aws(env: Mapping[str, str], backend: str = "pinpoint") -> bool:
+    """Real AWS when the backend is configured (a Pinpoint application id, a Notify code
+    configuration) and no endpoint override points elsewhere."""
+    if backend == "notify":
+        return bool(env.get("OTPQ_NOTIFY_CONFIGURATION")) and not env.get(
+            "AWS_ENDPOINT_URL_ENDUSERMESSAGING"
+        )
     return bool(env.get("PINPOINT_APPLICATION_ID")) and not env.get("AWS_ENDPOINT_URL_PINPOINT")
 
 
@@ -154,13 +175,18 @@ def _wait(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
 
 
 def start(
-    base_env: Mapping[str, str], *, say: Say = print, flower: bool = True, concurrency: int = 8
+    base_env: Mapping[str, str],
+    *,
+    say: Say = print,
+    flower: bool = True,
+    concurrency: int = 8,
+    backend: str | None = None,
 ) -> Stack:
     stack = Stack()
     try:
         _secrets(stack, base_env)
         _start_redis(stack, base_env, say)
-        _start_pinpoint(stack, base_env, say)
+        _start_backend(stack, base_env, backend or default_backend(base_env), say)
         # Recorded before the (slow) worker start too: a SIGKILL now leaves orphans a
         # successor can find. No env yet, so other shells do not use a half-ready stack.
         _write_private(DISCOVERY_FILE, json.dumps(discovery_record(stack, ready=False)))
@@ -230,13 +256,27 @@ def _start_redis(stack: Stack, base_env: Mapping[str, str], say: Say) -> None:
     say(f"redis      {stack.redis.url}  (local redis-server, data in a temp dir)")
 
 
-def _start_pinpoint(stack: Stack, base_env: Mapping[str, str], say: Say) -> None:
-    if uses_real_aws(base_env):
+def _start_backend(stack: Stack, base_env: Mapping[str, str], backend: str, say: Say) -> None:
+    stack.env["OTPQ_BACKEND"] = backend
+    if uses_real_aws(base_env, backend):
         region = base_env.get("AWS_REGION") or base_env.get("AWS_DEFAULT_REGION") or "us-east-1"
-        say(f"pinpoint   REAL AWS ({region}), application {base_env['PINPOINT_APPLICATION_ID']}")
+        if backend == "notify":
+            what = f"code configuration {base_env['OTPQ_NOTIFY_CONFIGURATION']}"
+        else:
+            what = f"application {base_env['PINPOINT_APPLICATION_ID']}"
+        say(f"{backend:<10} REAL AWS ({region}), {what}")
         return
+    _start_sandbox(stack, base_env, backend, say)
+
+
+def _start_sandbox(stack: Stack, base_env: Mapping[str, str], backend: str, say: Say) -> None:
+    """The sandbox for both backends: the chosen one sends, the other still verifies."""
+    command = [
+        sys.executable, "-m", "sandbox", "--port", str(free_port()),
+        "--app-id", SANDBOX_APP_ID, "--notify-configuration", SANDBOX_NOTIFY_CONFIGURATION,
+    ]  # fmt: skip
     stack.sandbox = subprocess.Popen(
-        [sys.executable, "-m", "sandbox", "--port", str(free_port()), "--app-id", SANDBOX_APP_ID],
+        command,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -253,26 +293,34 @@ def _start_pinpoint(stack: Stack, base_env: Mapping[str, str], say: Say) -> None
     stack.env.update(
         {
             "PINPOINT_APPLICATION_ID": SANDBOX_APP_ID,
-            "PINPOINT_ORIGINATION_IDENTITY": base_env.get(
-                "PINPOINT_ORIGINATION_IDENTITY", SANDBOX_ORIGINATION
+            "PINPOINT_ORIGINATION_IDENTITY": (
+                base_env.get("PINPOINT_ORIGINATION_IDENTITY")
+                or base_env.get("OTPQ_ORIGINATION_IDENTITY")
+                or SANDBOX_ORIGINATION
             ),
             "AWS_ENDPOINT_URL_PINPOINT": url,
+            "AWS_ENDPOINT_URL_ENDUSERMESSAGING": url,
+            "OTPQ_NOTIFY_CONFIGURATION": SANDBOX_NOTIFY_CONFIGURATION,
             "AWS_ACCESS_KEY_ID": "sandbox",
             "AWS_SECRET_ACCESS_KEY": "sandbox",
             "AWS_REGION": "us-east-1",
             "OTPQ_SANDBOX_URL": url,
         }
     )
-    say(f"pinpoint   SANDBOX {url}  (no SMS leaves this machine; outbox at {url}/_sandbox/outbox)")
+    say(
+        f"{backend:<10} SANDBOX {url}  (nothing leaves this machine; outbox at"
+        f" {url}/_sandbox/outbox)"
+    )
     threading.Thread(target=_relay, args=(stack.sandbox, say), daemon=True).start()
 
 
 def _relay(process: subprocess.Popen[str], say: Say) -> None:
-    """Show each "SMS" the sandbox delivers."""
+    """Show each SMS, call and WhatsApp message the sandbox delivers (masked number)."""
     assert process.stdout is not None
     for line in process.stdout:
-        if line.startswith("SMS to "):
-            say(f"  sms  {line.strip()[len('SMS to ') :]}")
+        for prefix, kind in _DELIVERIES.items():
+            if line.startswith(prefix):
+                say(f"  {kind}  {line.strip()[len(prefix) :]}")
 
 
 def _start_flower(stack: Stack, base_env: Mapping[str, str], say: Say) -> None:
@@ -319,6 +367,7 @@ def run(
     flower: bool = True,
     demo: bool = False,
     until: threading.Event | None = None,
+    backend: str | None = None,
 ) -> int:
     """Start the stack, print how to use it, and block until Ctrl-C or SIGTERM."""
     stop = until or threading.Event()
@@ -333,13 +382,23 @@ def run(
         return 2
     reap_orphans(DISCOVERY_FILE, say)
     previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    stack = start(base_env, say=say, flower=flower)
     try:
-        exports = " ".join(f"{k}={v}" for k, v in sorted(stack.env.items()) if k == "REDIS_URL")
+        stack = start(base_env, say=say, flower=flower, backend=backend)
+    except RuntimeError as exc:  # a part did not start; start() has stopped the rest
+        say(f"otpq up: {exc}")
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        return 1
+    try:
+        notify = stack.env.get("OTPQ_BACKEND") == "notify"
+        shown = ("REDIS_URL", "OTPQ_BACKEND") if notify else ("REDIS_URL",)
+        exports = " ".join(f"{k}={v}" for k, v in sorted(stack.env.items()) if k in shown)
         say("")
         say("ready. In another shell (otpq finds this stack by itself):")
         say(f"  otpq send --to {DEMO_NUMBER} --brand ExampleCorp --source Login --wait")
         say(f"  otpq verify CODE --to {DEMO_NUMBER} --brand ExampleCorp --source Login --wait")
+        if notify:
+            say(f"  otpq send --to {DEMO_NUMBER} --brand ExampleCorp --source Call --channel VOICE")
         say(f"From other programs: export {exports}")
         say("Ctrl-C stops everything.")
         if demo:
@@ -358,7 +417,7 @@ def run(
 
 
 def _demo(stack: Stack, say: Say) -> None:
-    """One round trip through the real path: enqueue, worker, Pinpoint, poll."""
+    """One round trip through the real path: enqueue, worker, the chosen backend, poll."""
     from otpq_core.settings import Settings
     from producer.client import OtpClient
 
@@ -366,7 +425,8 @@ def _demo(stack: Stack, say: Say) -> None:
     try:
         job = client.send(DEMO_NUMBER, brand_name="ExampleCorp", source="Demo")
         sent = client.wait(job, timeout=30)
-        say(f"demo: send {job} -> {sent.state} {sent.result or sent.error}")
+        backend = stack.env.get("OTPQ_BACKEND", "pinpoint")
+        say(f"demo: send {job} via {backend} -> {sent.state} {sent.result or sent.error}")
         code = _sandbox_code(stack, DEMO_NUMBER)
         if code is None:
             return

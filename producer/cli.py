@@ -85,13 +85,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = commands.add_parser(
         "up",
-        help="run Redis, the Pinpoint sandbox, a worker and Flower locally",
+        help="run Redis, the sandbox, a worker and Flower locally",
         description=(
             "Start a complete local otpq: Redis (REDIS_URL if reachable, else a local "
-            "redis-server), the Pinpoint sandbox (or real AWS when PINPOINT_APPLICATION_ID "
-            "is set and AWS_ENDPOINT_URL_PINPOINT is not), a worker and Flower. Ctrl-C "
+            "redis-server), the sandbox for Pinpoint and Notify (or real AWS: for pinpoint "
+            "when PINPOINT_APPLICATION_ID is set and AWS_ENDPOINT_URL_PINPOINT is not, for "
+            "notify when OTPQ_NOTIFY_CONFIGURATION is set and "
+            "AWS_ENDPOINT_URL_ENDUSERMESSAGING is not), a worker and Flower. Ctrl-C "
             "stops everything. otpq in another shell finds the stack by itself."
         ),
+    )
+    up.add_argument(
+        "--backend",
+        choices=("pinpoint", "notify"),
+        help="where new sends go (default: OTPQ_BACKEND, else pinpoint)",
     )
     up.add_argument("--no-flower", action="store_true", help="do not start Flower")
     up.add_argument("--demo", action="store_true", help="send and verify one code once ready")
@@ -128,7 +135,7 @@ def _read(path: Any) -> str:
 def _up(args: argparse.Namespace) -> int:
     from otpq_local.up import run
 
-    return run(os.environ, flower=not args.no_flower, demo=args.demo)
+    return run(os.environ, flower=not args.no_flower, demo=args.demo, backend=args.backend)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

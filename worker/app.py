@@ -79,9 +79,21 @@ def _warm_up(**_: Any) -> None:
     """
     from worker.runtime import runtime
 
+    _check_backend()
     rt = runtime(settings, pool_size=app.conf.worker_concurrency or DEFAULT_CONCURRENCY)
     rt.gateway  # noqa: B018  (cached: builds the client)
     rt.throttle  # noqa: B018
+
+
+def _check_backend() -> None:
+    """Notify refuses a send without a sending identity: say so at start, not at the
+    first login. SystemExit, because Celery logs and ignores a signal handler's Exception."""
+    if settings.backend == "notify" and not settings.origination_identity:
+        raise SystemExit(
+            "otpq worker: OTPQ_BACKEND=notify needs a sending identity: set "
+            "PINPOINT_ORIGINATION_IDENTITY (or OTPQ_ORIGINATION_IDENTITY) to the phone "
+            "number, sender id or pool Notify sends from"
+        )
 
 
 @signals.worker_ready.connect
