@@ -24,7 +24,7 @@ from bench.stack import bench_stack, numbers, table
 from otpq_core.sealing import generate_key
 from otpq_core.settings import Settings
 from producer.campaign import Campaigns
-from producer.campaign.campaigns import cancel_bound
+from producer.campaign.report import cancel_bound
 
 
 def main() -> None:

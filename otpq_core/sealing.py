@@ -3,8 +3,10 @@
 A verify message sits in a Redis list, and Redis writes its lists to disk (AOF, RDB)
 and to replicas. The producer replaces the `otp` kwarg with ``enc:v1:<Fernet token>``
 (AES-128-CBC + HMAC-SHA256, from `cryptography`); the worker opens it just before
-validation. Keys come from OTPQ_OTP_KEYS: the first one seals, every one opens
-(MultiFernet), so a key is rotated without losing queued jobs (docs/security.md).
+validation (worker/unsealing.py: opening is the worker's half, this module the shared
+format and the producer's half). Keys come from OTPQ_OTP_KEYS: the first one seals,
+every one opens (MultiFernet), so a key is rotated without losing queued jobs
+(docs/security.md).
 
 A plain digit string still works: callers that enqueue by name from another codebase
 send the code as the contract describes. Our own producer (`OtpClient.verify`) refuses
@@ -19,9 +21,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.fernet import Fernet, MultiFernet
 
-from otpq_core.outcomes import InvalidRequest
 from otpq_core.settings import ConfigError
 
 #: Marks a sealed value; the version names the scheme (Fernet), should it ever change.
@@ -43,11 +44,16 @@ def is_sealed(value: object) -> bool:
     return isinstance(value, str) and value.startswith(PREFIX)
 
 
+def keyring(keys: Sequence[str]) -> MultiFernet | None:
+    """OTPQ_OTP_KEYS as one MultiFernet (the first key seals, all open); None if unset."""
+    return MultiFernet([Fernet(k) for k in keys]) if keys else None
+
+
 class Sealer:
-    """Seals and opens the secret fields of task kwargs with OTPQ_OTP_KEYS."""
+    """The producer's half: seals the secret fields of task kwargs with OTPQ_OTP_KEYS."""
 
     def __init__(self, keys: Sequence[str], *, plaintext_allowed: bool = True) -> None:
-        self._fernet = MultiFernet([Fernet(k) for k in keys]) if keys else None
+        self._fernet = keyring(keys)
         #: Whether `seal` may hand a value back unsealed when there is no key.
         self.plaintext_allowed = plaintext_allowed
 
@@ -73,28 +79,9 @@ class Sealer:
             return value
         return PREFIX + self._fernet.encrypt(value.encode("utf-8")).decode("ascii")
 
-    def open(self, field: str, value: str) -> str:
-        """The plaintext of a sealed value; InvalidRequest(field) if no key opens it."""
-        if self._fernet is None:  # a worker without OTPQ_OTP_KEYS
-            raise InvalidRequest(field, "cannot be decrypted (unknown key?)")
-        try:
-            return self._fernet.decrypt(value[len(PREFIX) :].encode("ascii")).decode("utf-8")
-        except (InvalidToken, UnicodeError):
-            raise InvalidRequest(field, "cannot be decrypted (unknown key?)") from None
-
     def seal_kwargs(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """The producer's side: every sealed field replaced by its token."""
         return {
             k: self.seal(v) if k in SEALED_FIELDS and isinstance(v, str) else v
-            for k, v in kwargs.items()
-        }
-
-    def open_kwargs(self, kwargs: Any) -> Any:
-        """The worker's side: sealed fields opened, plaintext and anything else untouched
-        (validation, which follows, refuses what is wrong by name)."""
-        if not isinstance(kwargs, Mapping):
-            return kwargs
-        return {
-            k: self.open(k, v) if k in SEALED_FIELDS and is_sealed(v) else v
             for k, v in kwargs.items()
         }

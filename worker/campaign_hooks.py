@@ -23,11 +23,12 @@ from typing import Any
 import redis
 from celery import Task, signals
 
-from otpq_core.ledger import SENT, Ledger, state_for
+from otpq_core.campaign_keys import SENT, state_for
 from otpq_core.outcomes import Cancelled, OtpqError
 from otpq_core.wire import CAMPAIGN_HEADER, SEND_TASK, VERIFY_TASK
 from producer.refid import generate_ref_id
 from worker.app import app, settings
+from worker.campaign_ledger import CampaignLedger as Ledger
 from worker.runtime import runtime
 
 logger = logging.getLogger(__name__)

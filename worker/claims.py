@@ -39,8 +39,8 @@ from typing import Any, TypeVar
 
 import redis
 
+from otpq_core.campaign_keys import CANCELLED_FIELD, inflight_key, meta_key
 from otpq_core.keys import CLAIM_PREFIX, INFLIGHT
-from otpq_core.ledger import CANCELLED_FIELD, inflight_key, meta_key
 from otpq_core.settings import Settings
 from worker.autopipe import AutoPipeline
 from worker.ratelimit import Mark

@@ -15,7 +15,6 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from otpq_core.redis_factory import redis_client
-from otpq_core.sealing import Sealer
 from otpq_core.settings import Settings
 from worker.abuse import Abuse
 from worker.autopipe import AutoPipeline
@@ -24,6 +23,7 @@ from worker.code_origins import CodeOrigins
 from worker.gateways import Gateway, build_gateway
 from worker.ratelimit import RateLimiter
 from worker.throttle import Throttle
+from worker.unsealing import Unsealer
 
 
 @dataclass
@@ -75,8 +75,8 @@ class Runtime:
         return Abuse(self.redis, self.settings, self.autopipe)
 
     @cached_property
-    def sealer(self) -> Sealer:
-        return Sealer(self.settings.otp_keys)
+    def sealer(self) -> Unsealer:
+        return Unsealer(self.settings.otp_keys)
 
 
 _current: tuple[int, Runtime] | None = None

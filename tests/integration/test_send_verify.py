@@ -8,7 +8,7 @@ import pytest
 import redis
 from celery import Celery
 
-from otpq_core.ledger import daily_key
+from otpq_core.campaign_keys import daily_key
 from otpq_core.outcomes import InvalidRequest
 from otpq_local.worker_process import WorkerProcess
 from producer.client import OtpClient

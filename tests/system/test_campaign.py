@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import redis
 
-from otpq_core.ledger import daily_key
+from otpq_core.campaign_keys import daily_key
 from otpq_core.settings import Settings
 from otpq_local.redis_server import RedisServer
 from otpq_local.worker_process import WorkerProcess

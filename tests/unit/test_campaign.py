@@ -16,11 +16,10 @@ import pytest
 import redis
 from celery import Celery
 
-from otpq_core import ledger as keys
+from otpq_core import campaign_keys as keys
 from otpq_core.campaign_ids import row_job_id
 from otpq_core.celery_config import celery_config
 from otpq_core.keys import KeyHasher
-from otpq_core.ledger import Ledger
 from otpq_core.outcomes import Cancelled, InvalidRequest, reason_of
 from otpq_core.settings import Settings
 from otpq_core.wire import BULK, CAMPAIGN_HEADER, DEADLINE_HEADER
@@ -29,6 +28,7 @@ from producer.campaign.messages import origin, send_message
 from producer.campaign.progress import ProgressBar, render
 from producer.campaign.rows import parse_row
 from producer.refid import generate_ref_id
+from worker.campaign_ledger import CampaignLedger
 
 BRAND, SOURCE = "ExampleCorp", "Reverify2026"
 
@@ -214,7 +214,7 @@ def test_daily_cap_counts_other_sends_and_reserves_whole_campaigns(
 ) -> None:
     c = Campaigns(Settings.from_env({"REDIS_URL": redis_url, "OTPQ_DAILY_SEND_CAP": "20"}))
     for _ in range(4):
-        c.ledger.count_send()  # what the worker does for each send outside campaigns
+        CampaignLedger(r).count_send()  # what the worker does for each send outside campaigns
     assert c.start(rows(10), brand_name=BRAND, source=SOURCE, name="a").enqueued == 10
     with pytest.raises(CampaignRefused) as info:
         c.start(rows(10, 100), brand_name=BRAND, source=SOURCE, name="b")
@@ -296,7 +296,7 @@ def test_ledger_settles_once_and_counts_each_numbers_first_valid_answer(
     campaigns: Campaigns, r: redis.Redis
 ) -> None:
     report = campaigns.start(rows(3), brand_name=BRAND, source=SOURCE)
-    cid, ledger = report.campaign_id, Ledger(r)
+    cid, ledger = report.campaign_id, CampaignLedger(r)
     jobs = [ledger.row_job_id(cid, number(i)) for i in range(3)]
     assert ledger.settle(cid, jobs[0], "sent") and not ledger.settle(cid, jobs[0], "sent")
     assert ledger.settle(cid, jobs[1], keys.state_for(reason_of(str(Cancelled("x")))))
@@ -329,7 +329,7 @@ def test_memory_does_not_grow_with_the_input(
     campaigns: Campaigns, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Small chunks keep this quick under tracemalloc; the bench measures a million rows.
-    monkeypatch.setattr("producer.campaign.campaigns.CHUNK_ROWS", 100)
+    monkeypatch.setattr("producer.campaign.start.CHUNK_ROWS", 100)
 
     def generated(n: int, offset: int) -> Iterator[dict[str, str]]:
         return ({"destination": number(offset + i)} for i in range(n))

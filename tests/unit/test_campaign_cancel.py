@@ -8,11 +8,11 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from otpq_core.ledger import inflight_key
+from otpq_core.campaign_keys import inflight_key
 from otpq_core.settings import Settings
 from producer import cli
 from producer.campaign import Campaigns
-from producer.campaign.campaigns import cancel_bound
+from producer.campaign.report import cancel_bound
 from worker.claims import CALL_MARGIN, SendClaims
 
 ENV = {"OTPQ_SEND_RATE": "0", "OTPQ_CONNECT_TIMEOUT": "1", "OTPQ_READ_TIMEOUT": "1"}

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from otpq_core.outcomes import InvalidRequest
 from otpq_core.sealing import PREFIX, Sealer, generate_key
 from producer.requests import SendRequest, VerifyRequest
+from worker.unsealing import Unsealer
 
 FIELDS = sorted(
     {f.name for f in dataclasses.fields(SendRequest)}
@@ -133,7 +134,8 @@ def test_valid_sends_round_trip_through_json(kwargs: dict[str, Any]) -> None:
     assert request.destination not in repr(request)
 
 
-SEALER = Sealer([generate_key()])
+KEY = generate_key()
+SEALER, UNSEALER = Sealer([KEY]), Unsealer([KEY])
 
 
 @SETTINGS
@@ -142,7 +144,7 @@ def test_valid_verifies_round_trip_sealed(kwargs: dict[str, Any]) -> None:
     request = VerifyRequest.from_kwargs(kwargs)
     wire = json.loads(json.dumps(SEALER.seal_kwargs(request.to_kwargs())))
     assert wire["otp"].startswith(PREFIX) and wire["otp"] != request.otp
-    assert VerifyRequest.from_kwargs(SEALER.open_kwargs(wire)) == request
+    assert VerifyRequest.from_kwargs(UNSEALER.open_kwargs(wire)) == request
     assert "otp='<redacted>'" in repr(request)
 
 

@@ -1,4 +1,5 @@
-"""Sealing the OTP in verify messages: round trip, rotation, tamper, and no key."""
+"""Sealing the OTP in verify messages (the producer's Sealer, the worker's Unsealer):
+round trip, rotation, tamper, and no key."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from otpq_core.sealing import PREFIX, Sealer, generate_key, is_sealed
 from otpq_core.settings import ConfigError, Settings
 from producer.client import OtpClient
 from producer.requests import VerifyRequest
+from worker.unsealing import Unsealer
 
 OLD, NEW, ROGUE = generate_key(), generate_key(), generate_key()
 KWARGS = {
@@ -30,7 +32,7 @@ def test_round_trip_hides_the_code_and_validates_after_opening() -> None:
     assert {k: v for k, v in sealed.items() if k != "otp"} == {
         k: v for k, v in KWARGS.items() if k != "otp"
     }
-    opened = sealer.open_kwargs(sealed)
+    opened = Unsealer([NEW]).open_kwargs(sealed)
     assert opened == KWARGS
     assert VerifyRequest.from_kwargs(opened).otp == "123456"
 
@@ -44,13 +46,13 @@ def test_rotation_first_key_seals_every_key_opens() -> None:
     token_old = Sealer([OLD]).seal("123456")
     rotated = Sealer([NEW, OLD])
     token_new = rotated.seal("654321")
-    assert rotated.open("otp", token_old) == "123456"
-    assert rotated.open("otp", token_new) == "654321"
+    assert Unsealer([NEW, OLD]).open("otp", token_old) == "123456"
+    assert Unsealer([NEW, OLD]).open("otp", token_new) == "654321"
     # The new key seals: a worker that knows only NEW opens what `rotated` sealed...
-    assert Sealer([NEW]).open("otp", token_new) == "654321"
+    assert Unsealer([NEW]).open("otp", token_new) == "654321"
     # ...but not what was queued under OLD, once OLD is dropped.
     with pytest.raises(InvalidRequest) as info:
-        Sealer([NEW]).open("otp", token_old)
+        Unsealer([NEW]).open("otp", token_old)
     assert str(info.value) == "invalid: otp: cannot be decrypted (unknown key?)"
 
 
@@ -68,21 +70,21 @@ def test_rotation_first_key_seals_every_key_opens() -> None:
 def test_tampered_or_garbage_token_is_invalid_otp(mangle: object) -> None:
     token = Sealer([NEW]).seal("123456")
     with pytest.raises(InvalidRequest) as info:
-        Sealer([NEW]).open_kwargs({**KWARGS, "otp": mangle(token)})  # type: ignore[operator]
+        Unsealer([NEW]).open_kwargs({**KWARGS, "otp": mangle(token)})  # type: ignore[operator]
     assert info.value.field == "otp"
     assert "123456" not in str(info.value)
 
 
 def test_unknown_key_and_worker_without_keys_refuse_by_field() -> None:
     token = Sealer([ROGUE]).seal("123456")
-    for worker in (Sealer([NEW, OLD]), Sealer([])):
+    for worker in (Unsealer([NEW, OLD]), Unsealer([])):
         with pytest.raises(InvalidRequest) as info:
             worker.open_kwargs({**KWARGS, "otp": token})
         assert str(info.value) == "invalid: otp: cannot be decrypted (unknown key?)"
 
 
 def test_plaintext_and_odd_values_pass_through_to_validation() -> None:
-    sealer = Sealer([NEW])
+    sealer = Unsealer([NEW])
     assert sealer.open_kwargs(KWARGS) == KWARGS
     assert sealer.open_kwargs({**KWARGS, "otp": 123456})["otp"] == 123456
     assert sealer.open_kwargs(["not", "a", "mapping"]) == ["not", "a", "mapping"]
@@ -91,9 +93,9 @@ def test_plaintext_and_odd_values_pass_through_to_validation() -> None:
 
 
 def test_a_sealed_non_code_still_fails_validation() -> None:
-    sealer = Sealer([NEW])
+    sealed = Sealer([NEW]).seal("12ab")
     with pytest.raises(InvalidRequest) as info:
-        VerifyRequest.from_kwargs(sealer.open_kwargs({**KWARGS, "otp": sealer.seal("12ab")}))
+        VerifyRequest.from_kwargs(Unsealer([NEW]).open_kwargs({**KWARGS, "otp": sealed}))
     assert info.value.field == "otp"
 
 
@@ -108,6 +110,7 @@ def test_no_key_sends_plaintext_and_warns_once_per_process(
     warnings = [r for r in caplog.records if "OTPQ_OTP_KEYS" in r.getMessage()]
     assert len(warnings) == 1
     assert not sealer.enabled and Sealer([NEW]).enabled
+    assert not Unsealer([]).enabled and Unsealer([NEW]).enabled
 
 
 def test_settings_parse_keys_and_refuse_bad_ones_without_echoing_them() -> None:
@@ -151,3 +154,8 @@ def test_plaintext_is_allowed_only_when_asked_for(redis_url: str) -> None:
     assert Settings.from_env({}).allow_plaintext_otp is False
     with pytest.raises(ConfigError, match="OTPQ_ALLOW_PLAINTEXT_OTP"):
         Settings.from_env({"OTPQ_ALLOW_PLAINTEXT_OTP": "maybe"})
+
+
+def test_the_producer_side_cannot_open() -> None:
+    # Opening is the worker's half (worker/unsealing.py); the producer only seals.
+    assert not hasattr(Sealer([NEW]), "open") and not hasattr(Sealer([NEW]), "open_kwargs")

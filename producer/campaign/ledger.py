@@ -1,106 +1,30 @@
-"""A campaign's record in Redis: one state per row, counters, and the reference-id map.
-
-Shared by the producer (which records rows as it enqueues them) and the worker (which
-settles each row as its send ends, and moves the answer counts as verifies arrive).
-Every change that must not be half done is one Lua script, so counts stay equal to the
-rows they count whatever crashes in between.
-
-Keys (no key name ever holds a phone number or a digest anyone can recompute from one:
-rows are keyed by job id, itself a keyed digest (ids.py), the reference map by an HMAC
-of the reference id under OTPQ_HASH_KEY)::
-
-    otpq:campaign:<id>            hash   brand_name, source, name, created, started, cancelled
-    otpq:campaign:<id>:rows       hash   job id -> queued | sent | expired | limited |
-                                         cancelled | failed:<reason>
-    otpq:campaign:<id>:numbers    hash   job id -> ["+1425...", reference id as shown, line]
-    otpq:campaign:<id>:answers    hash   job id -> verified | rejected
-    otpq:campaign:<id>:counts     hash   total, queued, sent, ..., verified, rejected, retries
-    otpq:campaign:<id>:plan:<n>   set    job ids seen by one start (deleted when it ends)
-    otpq:campaign:<id>:inflight   zset   claim key of each row between claim and outcome
-                                         -> server time of the claim (its cancel waits)
-    otpq:campaign-ref:<hmac>      string campaign id, for verifies that carry the refid
-    otpq:sends:<YYYY-MM-DD>       int    sends counted or reserved that UTC day
-"""
+"""The producer's half of a campaign's record (otpq_core/campaign_keys.py has the
+layout): plan a start, record and push its rows, reserve the day's sends, mark a
+cancel, and read the record back for status and export."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
-from functools import cached_property
 from typing import Any
 
 import redis
 
-from otpq_core.campaign_ids import row_job_id
-from otpq_core.keys import KeyHasher
-
-PREFIX = "otpq:campaign:"
-REF_PREFIX = "otpq:campaign-ref:"
-DAILY_PREFIX = "otpq:sends:"
-#: A day's counter outlives its day, so a campaign started just before midnight still
-#: finds yesterday's figure in its report.
-DAILY_TTL = 2 * 24 * 3600
-#: A start's plan set is deleted when the start ends; this only bounds a crashed one's.
-PLAN_TTL = 3600
-
-QUEUED = "queued"
-SENT = "sent"
-VERIFIED = "verified"
-REJECTED = "rejected"
-#: Final states that are not failures in their own right (the brief's own columns).
-OWN_STATES = {"expired": "expired", "limited": "limited", "cancelled": "cancelled"}
-
-
-def state_for(reason: str) -> str:
-    """A failed send's row state: its own column, or failed:<reason>."""
-    return OWN_STATES.get(reason, f"failed:{reason}")
-
-
-def meta_key(campaign: str) -> str:
-    return PREFIX + campaign
-
-
-def rows_key(campaign: str) -> str:
-    return f"{PREFIX}{campaign}:rows"
-
-
-def numbers_key(campaign: str) -> str:
-    return f"{PREFIX}{campaign}:numbers"
-
-
-def answers_key(campaign: str) -> str:
-    return f"{PREFIX}{campaign}:answers"
-
-
-def counts_key(campaign: str) -> str:
-    return f"{PREFIX}{campaign}:counts"
-
-
-def inflight_key(campaign: str) -> str:
-    return f"{PREFIX}{campaign}:inflight"
-
-
-#: The meta hash field whose presence stops the campaign's sends (checked by the
-#: limiter's script in the step that claims a row, worker/ratelimit/script.py).
-CANCELLED_FIELD = "cancelled"
-
-
-def plan_key(campaign: str, nonce: str) -> str:
-    return f"{PREFIX}{campaign}:plan:{nonce}"
-
-
-def ref_key(reference_id: str, hasher: KeyHasher) -> str:
-    """`otpq:campaign-ref:<hmac>`: the default md5 reference id is a digest of the
-    number, and a caller's own id might hold one; neither may be a key name."""
-    return hasher.key("campaign-ref", reference_id)
-
-
-def daily_key(now: float | None = None) -> str:
-    day = datetime.fromtimestamp(time.time() if now is None else now, UTC).date()
-    return DAILY_PREFIX + day.isoformat()
-
+from otpq_core.campaign_keys import (
+    CANCELLED_FIELD,
+    DAILY_TTL,
+    PLAN_TTL,
+    QUEUED,
+    CampaignRecord,
+    answers_key,
+    counts_key,
+    daily_key,
+    inflight_key,
+    meta_key,
+    numbers_key,
+    rows_key,
+)
 
 # Each job id seen for the first time in this start: new (not yet a row of the campaign)
 # or existing; seen before in this start: a duplicate line.
@@ -170,33 +94,6 @@ for k = 1, 3 do redis.call('EXPIRE', KEYS[k], ttl) end
 return {1, #fresh}
 """
 
-# queued -> a final state, once: a redelivered or replayed job changes nothing.
-_SETTLE = """
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= 'queued' then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HINCRBY', KEYS[2], 'queued', -1)
-redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
-return 1
-"""
-
-# Per destination: its first valid answer counts as verified (once); a destination whose
-# answers so far were all wrong counts as rejected until it verifies.
-_ANSWER = """
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
-local prev = redis.call('HGET', KEYS[2], ARGV[1])
-if prev == 'verified' then return 0 end
-if ARGV[2] == '1' then
-  redis.call('HSET', KEYS[2], ARGV[1], 'verified')
-  redis.call('HINCRBY', KEYS[3], 'verified', 1)
-  if prev == 'rejected' then redis.call('HINCRBY', KEYS[3], 'rejected', -1) end
-  return 1
-end
-if prev then return 0 end
-redis.call('HSET', KEYS[2], ARGV[1], 'rejected')
-redis.call('HINCRBY', KEYS[3], 'rejected', 1)
-return 1
-"""
-
 # Reserve n of the day's cap, or say how much is used. cap < 0: no cap, just count.
 _RESERVE = """
 local used = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -208,31 +105,17 @@ return {1, used}
 """
 
 
-class Ledger:
-    """Campaign bookkeeping over one Redis client (thread-safe, like the client)."""
+class Ledger(CampaignRecord):
+    """The producer's campaign bookkeeping over one Redis client (thread-safe)."""
 
     def __init__(self, client: redis.Redis, hash_key: str | None = None) -> None:
-        self.redis = client
-        self._hash_key = hash_key
+        super().__init__(client, hash_key)
         self._plan = client.register_script(_PLAN)
         self._enqueue = client.register_script(_ENQUEUE)
         self._enqueue_batch = client.register_script(_ENQUEUE_BATCH)
-        self._settle = client.register_script(_SETTLE)
-        self._answer = client.register_script(_ANSWER)
         self._reserve = client.register_script(_RESERVE)
 
-    @cached_property
-    def hasher(self) -> KeyHasher:
-        """OTPQ_HASH_KEY, else the deployment's secret kept in Redis (otpq_core/keys.py)."""
-        return KeyHasher.resolve(self.redis, self._hash_key)
-
-    def row_job_id(self, campaign: str, destination: str) -> str:
-        return row_job_id(campaign, destination, self.hasher)
-
-    def ref_key(self, reference_id: str) -> str:
-        return ref_key(reference_id, self.hasher)
-
-    # -- producer ---------------------------------------------------------------
+    # -- starting ---------------------------------------------------------------
 
     def plan(self, campaign: str, plan: str, job_ids: Sequence[str]) -> tuple[int, int, int]:
         """(new, already in the campaign, duplicate in this start) for a chunk of ids."""
@@ -295,6 +178,8 @@ class Ledger:
         if rows > 0:
             self.redis.decrby(daily_key(now), rows)
 
+    # -- cancelling -------------------------------------------------------------
+
     def cancel(self, campaign: str) -> None:
         self.redis.hsetnx(meta_key(campaign), CANCELLED_FIELD, f"{time.time():.3f}")
 
@@ -308,58 +193,16 @@ class Ledger:
         since = seconds + micros / 1e6 - younger_than
         return int(self.redis.zcount(inflight_key(campaign), since, "+inf"))
 
-    # -- worker -----------------------------------------------------------------
-
-    def is_cancelled(self, campaign: str) -> bool:
-        return bool(self.redis.hexists(meta_key(campaign), CANCELLED_FIELD))
-
-    def settle(self, campaign: str, job_id: str, state: str) -> bool:
-        return bool(
-            self._settle(keys=[rows_key(campaign), counts_key(campaign)], args=[job_id, state])
-        )
-
-    def settle_into(
-        self, pipe: redis.client.Pipeline, campaign: str, job_id: str, state: str
-    ) -> None:
-        """`settle`, queued on a pipeline that records the send's outcome (one round trip).
-        EVAL, not the registered script: redis-py checks SCRIPT EXISTS before every
-        pipeline holding a registered script, which would cost the round trip saved."""
-        pipe.eval(_SETTLE, 2, rows_key(campaign), counts_key(campaign), job_id, state)
-
-    def retried(self, campaign: str) -> None:
-        self.redis.hincrby(counts_key(campaign), "retries", 1)
-
-    def count_send(self, now: float | None = None) -> None:
-        """One send outside any campaign (campaign rows were reserved when it started)."""
-        pipe = self.redis.pipeline(transaction=False)
-        self.count_send_into(pipe, now)
-        pipe.execute()
-
-    @staticmethod
-    def count_send_into(pipe: redis.client.Pipeline, now: float | None = None) -> None:
-        pipe.incr(daily_key(now))
-        pipe.expire(daily_key(now), DAILY_TTL)
-
-    def answer(self, reference_id: str, destination: str, valid: bool) -> str | None:
-        """A verify finished: move its campaign's answer counts. Returns the campaign id
-        if the reference id belongs to one."""
-        raw = self.redis.get(self.ref_key(reference_id))
-        if raw is None:
-            return None
-        campaign = raw.decode()
-        keys = [rows_key(campaign), answers_key(campaign), counts_key(campaign)]
-        job = self.row_job_id(campaign, destination)
-        self._answer(keys=keys, args=[job, "1" if valid else "0"])
-        return campaign
-
     # -- reading ----------------------------------------------------------------
 
-    def meta(self, campaign: str) -> dict[str, str]:
-        return {k.decode(): v.decode() for k, v in self.redis.hgetall(meta_key(campaign)).items()}
-
-    def counts(self, campaign: str) -> dict[str, int]:
-        raw = self.redis.hgetall(counts_key(campaign))
-        return {k.decode(): int(v) for k, v in raw.items()}
+    def meta_and_counts(self, campaign: str) -> tuple[dict[str, str], dict[str, int]]:
+        """The meta hash and the counts, in one round trip (empty meta: no campaign)."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(meta_key(campaign))
+        pipe.hgetall(counts_key(campaign))
+        meta_raw, counts_raw = pipe.execute()
+        meta = {k.decode(): v.decode() for k, v in meta_raw.items()}
+        return meta, {k.decode(): int(v) for k, v in counts_raw.items()}
 
     def rows(self, campaign: str, batch: int = 1000) -> Iterator[dict[str, Any]]:
         """Every row: destination, reference id, line, job id, state, answer."""
