@@ -51,6 +51,9 @@ _TEXT = re.compile(
     r"(?=[\d+\uff0b(a-fA-F])(?<![\w+\uff0b])"
     rf"(?:(?P<keep>{_KEEP})|(?P<digest>{_DIGEST})|(?P<number>{_NUMBERISH}))(?!\w)"
 )
+#: A second pass for what hides against other text ("XXXX+12065550172", an md5 with
+#: junk glued on): a plus and its digits, and any 32-hex run, wherever they stand.
+_GLUED = re.compile(rf"(?P<number>[+\uff0b]\d(?:{_SEP}{{0,3}}\d){{5,}})|(?P<digest>{_DIGEST})")
 _MORE_ROWS = re.compile(r"<(\d{1,6}) more rows>")
 
 # Country calling codes are 1–3 digits; phonenumbers knows which, and is already a
@@ -84,11 +87,11 @@ def redact_text(text: str) -> str:
     text, error texts from AWS): `+14255550142`, `+1 (425) 555-0142`, `14255550142`,
     the same in fullwidth or Arabic-Indic digits; and every hex digest of 32+ digits
     (an md5 reference id is a digest of the number). Job ids and dates are kept."""
-    return _TEXT.sub(_masked, text)
+    return _GLUED.sub(_masked, _TEXT.sub(_masked, text))
 
 
 def _masked(match: re.Match[str]) -> str:
-    if match.group("keep"):
+    if match.groupdict().get("keep"):
         return match.group(0)
     if match.group("digest"):
         return mask_digest(match.group(0))

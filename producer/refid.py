@@ -22,9 +22,11 @@ def generate_ref_id(destination: str, brand_name: str, source: str) -> str:
 def shown_ref_id(reference_id: str | None, ref_id: str) -> str:
     """The reference id as results, logs, Flower and exports may show it: a caller's own
     id as given; the default md5 only masked (`46bb…`), because an unkeyed digest of
-    brand + source + number is reversed to the number by trying every number."""
-    if reference_id:
-        return reference_id
-    from otpq_core.redaction import mask_digest
+    brand + source + number is reversed to the number by trying every number. A caller's
+    id that is itself a hex digest is masked too: code ported from AWS's example passes
+    that same md5 explicitly."""
+    from otpq_core.redaction import mask_digest, redact_text
 
+    if reference_id:
+        return redact_text(reference_id)
     return mask_digest(ref_id)

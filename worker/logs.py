@@ -79,7 +79,9 @@ def _params(value: object) -> str:
 
 #: (logger name, format string prefix) → rewrite of the record's args.
 _PREFIXED: list[tuple[str, str, Callable[[tuple[Any, ...]], tuple[Any, ...]]]] = [
-    ("celery.concurrency", "TaskPool: Apply", lambda a: (a[0], "<redacted>", "<redacted>")),
+    # celery/concurrency/base.py logs it as "celery.pool": the target, args and kwargs
+    # (the request dict, with the client's own argsrepr and the message body).
+    ("celery", "TaskPool: Apply", lambda a: (a[0], "<redacted>", "<redacted>")),
     ("botocore.endpoint", "Making request for", lambda a: (a[0], _params(a[1]), *a[2:])),
     ("botocore.parsers", "Response body", lambda a: (_body(a[0]),)),
 ]

@@ -81,6 +81,32 @@ def test_taskpool_apply_and_botocore_bodies() -> None:
     assert "/v1/apps/a/verify-otp" in request
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        ([NUMBER, CODE, "ExampleCorp", "Login"], {}),  # positional arguments
+        ([], {"destination": NUMBER, "pin": CODE}),  # a misspelled field
+        ([], {"destination": NUMBER, "otp": [CODE]}),  # a code inside a list
+    ],
+)
+def test_taskpool_apply_on_celerys_own_logger_shows_no_argument(body: object) -> None:
+    """The line comes from celery/concurrency/base.py's logger ("celery.pool"), with the
+    request dict (the client's own argsrepr) and the body: none of it may show."""
+    from celery.concurrency import base
+
+    request = {"argsrepr": repr(body), "kwargsrepr": repr(body)}
+    apply = shown(
+        base.logger.name,
+        "TaskPool: Apply %s (args:%s kwargs:%s)",
+        "<fn>",
+        repr(("otp.verify", "id", request, json.dumps([*body, {}]))),  # type: ignore[misc]
+        "{}",
+        level=logging.DEBUG,
+    )
+    assert_clean(apply)
+    assert "TaskPool: Apply" in apply
+
+
 def test_code_fields_are_redacted_in_any_line() -> None:
     assert_clean(shown("x", "%s", f"{{'Otp': '{CODE}', 'otp': {CODE}}} otp={CODE}"))
     assert "code_length': 6" in shown("x", "%s", "{'code_length': 6}")

@@ -45,3 +45,11 @@ def test_results_show_the_default_masked_and_a_callers_own_as_given() -> None:
     md5 = generate_ref_id("+14255550142", "ExampleCorp", "CreateAccount")
     assert shown_ref_id(None, md5) == "46bb\u2026"
     assert shown_ref_id("order-17", "order-17") == "order-17"
+
+
+def test_a_callers_reference_id_that_is_the_examples_md5_is_masked_too() -> None:
+    from producer.refid import shown_ref_id
+
+    md5 = generate_ref_id("+14255550142", "ExampleCorp", "Login")
+    assert shown_ref_id(md5, md5) == md5[:4] + "\u2026"
+    assert shown_ref_id("order-17", "order-17") == "order-17"
