@@ -38,6 +38,13 @@ FALLBACK_REGION = "us-east-1"
 THROTTLED_CODES = frozenset({"TooManyRequestsException", "ThrottlingException", "THROTTLED"})
 
 
+def origination_for(request: SendRequest, default: str | None) -> str | None:
+    """The number or sender id a send goes out from: the request's own, else the
+    configured one (OTPQ_ORIGINATION_IDENTITY). The one place this default is resolved:
+    the gateways send from it, and the throttle's per-origination bucket is keyed by it."""
+    return request.origination_identity or default
+
+
 class GatewayError(Exception):
     """Base of the gateway's verdicts; `code` is the backend's error or status name."""
 
