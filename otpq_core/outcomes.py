@@ -52,7 +52,7 @@ a result gets the same class back. No text here ever holds an OTP or a full numb
 from __future__ import annotations
 
 import math
-from enum import Enum
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from otpq_core.redaction import redact_text
@@ -149,7 +149,7 @@ class Cancelled(OtpqError):
     reason = "cancelled"
 
 
-class RetryCause(str, Enum):
+class RetryCause(StrEnum):
     """Why a job runs again: a closed set, used as is for metrics labels."""
 
     #: No fleet rate-limit capacity yet.
@@ -219,6 +219,18 @@ REASONS: dict[str, type[OtpqError]] = {
         Retrying,
     )
 }
+
+
+#: Failures that are otpq refusing a job by policy, before any backend call: expected,
+#: shown without a traceback (worker/request.py), read as "refused by policy".
+REFUSALS: tuple[type[OtpqError], ...] = (
+    InvalidRequest,
+    JobExpired,
+    DestinationLimited,
+    DestinationLocked,
+    ResendCooldown,
+    Cancelled,
+)
 
 
 def reason_of(text: str) -> str:
