@@ -250,7 +250,8 @@ def reason_for(exception: BaseException) -> str:
 def record(exception: OtpqError) -> dict[str, Any]:
     """A failure as data, for a claim to replay: `{reason, detail}`, plus its text (which
     older workers read, and which `OtpClient.status` shows)."""
-    return {"error": str(exception), "reason": exception.reason, "detail": exception.detail}
+    detail = redact_text(exception.detail)  # as `str()` does: a claim holds no number
+    return {"error": str(exception), "reason": exception.reason, "detail": detail}
 
 
 def rebuild(stored: dict[str, Any]) -> OtpqError:
