@@ -3,7 +3,7 @@
 A key names the first job that took it, for a while; a second job gets that first
 job's id back instead of going ahead. The producer applies it before queueing
 (producer/guards.py), the worker to jobs enqueued by name, inside its abuse admission
-script (worker/budgets.py) so that admitting a send stays one round trip. Both run the
+script (worker/sliding_windows.py) so that admitting a send stays one round trip. Both run the
 Lua below: one definition of the rule.
 """
 

@@ -36,7 +36,7 @@ from otpq_core.outcomes import DestinationLimited, DestinationLocked, ResendCool
 from otpq_core.settings import Settings
 from producer.requests import SendRequest, VerifyRequest
 from worker.autopipe import AutoPipeline
-from worker.budgets import Backoff, SlidingWindows
+from worker.sliding_windows import Backoff, SlidingWindows
 
 log = logging.getLogger(__name__)
 

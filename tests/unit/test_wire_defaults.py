@@ -10,7 +10,7 @@ from otpq_core import cooldown
 from otpq_core.settings import Settings
 from otpq_core.wire import BULK, INTERACTIVE, UNROUTED, default_deadline
 from producer.guards import first_wins
-from worker.budgets import SlidingWindows
+from worker.sliding_windows import SlidingWindows
 
 pytest.importorskip("lupa")
 

@@ -30,7 +30,6 @@ from worker.metrics.definitions import (
     WAIT_BUCKETS,
     call_result,
     lane_label,
-    lane_of,
     operation_label,
     task_label,
 )
@@ -70,7 +69,6 @@ __all__ = [
     "job_retried",
     "job_succeeded",
     "lane_label",
-    "lane_of",
     "observe_capacity_wait",
     "observe_pinpoint",
     "operation_label",

@@ -11,8 +11,6 @@ The metrics live in their own registry: Flower imports this package too, and its
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -93,11 +91,6 @@ def task_label(name: object) -> str | None:
 
 def lane_label(routing_key: object) -> str:
     return routing_key if isinstance(routing_key, str) and routing_key in QUEUES else OTHER
-
-
-def lane_of(request: Any) -> str:
-    info = getattr(request, "delivery_info", None) or {}
-    return lane_label(info.get("routing_key") if isinstance(info, Mapping) else None)
 
 
 def operation_label(name: object) -> str:
