@@ -62,9 +62,7 @@ def succeeded(rt: Runtime, job: Job, result: Any, *, fresh: bool = True) -> None
     """The job returned `result`. `fresh`: this run made the send (its bookkeeping went
     with its claim, `sent_into`); a replayed row's result is stored and settled here."""
     if job.task == SEND_TASK and job.row and not fresh:
-        from worker.app import app
-
-        app.backend.store_result(job.job_id, result, SUCCESS)
+        result_backend().store_result(job.job_id, result, SUCCESS)
         campaign_hooks.settle_send(job.campaign, job.job_id, None)
     if job.task == VERIFY_TASK and isinstance(result, dict):
         campaign_hooks.verified(job.kwargs, bool(result.get("valid")), job.job_id)
@@ -74,13 +72,14 @@ def succeeded(rt: Runtime, job: Job, result: Any, *, fresh: bool = True) -> None
 def failed(rt: Runtime, job: Job, exc: BaseException) -> None:
     """The job ended with `exc` (an OtpqError, or anything unexpected)."""
     if job.row:
-        from worker.app import app
-
         if not isinstance(exc, OtpqError):
             # Unexpected (a Redis error, say): stored as text, numbers masked.
             exc = RuntimeError(redact_text(f"{type(exc).__name__}: {exc}"))
-        app.backend.mark_as_failure(job.job_id, exc)
-    if job.task == SEND_TASK and (job.row or job.campaign is not None):
+        # Celery's own store, not a write queued with the ledger's: it first reads the
+        # stored state and never overwrites a SUCCESS (a redelivered batch's row that
+        # was sent, then found its campaign cancelled or its deadline passed).
+        result_backend().mark_as_failure(job.job_id, exc)
+    if job.task == SEND_TASK:
         campaign_hooks.settle_send(job.campaign, job.job_id, exc)
     metrics.job_failed(job.task, job.lane, exc)
     refund(rt, job.task, job.kwargs, job.job_id, exc, calls_before=job.calls_before)
@@ -95,21 +94,26 @@ def retried(job: Job, why: Retrying | BaseException | None) -> None:
     metrics.job_retried(job.task, why)
 
 
+def result_backend() -> Any:
+    """Celery's result backend (imported late: worker.app loads the tasks)."""
+    from worker.app import app
+
+    return app.backend
+
+
 def _queue_result(pipe: Any, job_id: str, result: dict[str, Any]) -> None:
     """What `app.backend.store_result(job_id, result, SUCCESS)` writes (SET + PUBLISH),
     queued on the pipeline that records the row's claim. Celery's call first reads the
     stored state so that a late write cannot overwrite a SUCCESS: a row that has just
     won its claim has no such outcome to protect, and skipping that read saves a round
     trip per row. The meta is Celery's shape for a request-less store."""
-    from worker.app import app
-
-    backend = app.backend
+    backend = result_backend()
     meta = {
         "status": SUCCESS,
         "result": backend.encode_result(result, SUCCESS),
         "traceback": None,
         "children": [],
-        "date_done": app.now().isoformat(),
+        "date_done": backend.app.now().isoformat(),
         "task_id": job_id,
     }
     key, value = backend.get_key_for_task(job_id), backend.encode(meta)
