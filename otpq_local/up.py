@@ -33,6 +33,7 @@ from types import FrameType
 from urllib.parse import urlencode, urlparse
 from urllib.request import urlopen
 
+from otpq_core.aws import aws_region, configured_region
 from otpq_local.orphans import StackRunning, child_record, live_stack, reap_orphans, stop_worker
 from otpq_local.redis_server import RedisServer, free_port
 from otpq_local.worker_process import WorkerProcess
@@ -232,7 +233,7 @@ def _start_redis(stack: Stack, base_env: Mapping[str, str], say: Say) -> None:
 
 def _start_pinpoint(stack: Stack, base_env: Mapping[str, str], say: Say) -> None:
     if uses_real_aws(base_env):
-        region = base_env.get("AWS_REGION") or base_env.get("AWS_DEFAULT_REGION") or "us-east-1"
+        region = aws_region(configured_region(base_env))
         say(f"pinpoint   REAL AWS ({region}), application {base_env['PINPOINT_APPLICATION_ID']}")
         return
     stack.sandbox = subprocess.Popen(
