@@ -29,7 +29,6 @@ from otpq_core.outcomes import OtpqError, Retrying
 from otpq_core.redaction import redact_text
 from otpq_core.wire import SEND_TASK, VERIFY_TASK
 from worker import campaign_hooks, metrics
-from worker.refunds import refund
 from worker.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -82,7 +81,7 @@ def failed(rt: Runtime, job: Job, exc: BaseException) -> None:
     if job.task == SEND_TASK:
         campaign_hooks.settle_send(job.campaign, job.job_id, exc)
     metrics.job_failed(job.task, job.lane, exc)
-    refund(rt, job.task, job.kwargs, job.job_id, exc, calls_before=job.calls_before)
+    rt.abuse.refund(job.task, job.kwargs, job.job_id, exc, calls_before=job.calls_before)
     if job.row:
         logger.info("row %s failed: %s", job.job_id, redact_text(str(exc)))
 

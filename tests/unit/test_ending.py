@@ -52,10 +52,11 @@ class Abuse:
     def __init__(self) -> None:
         self.refunded: list[str] = []
 
-    def refund_send(self, destination: str, job_id: str) -> None:
-        self.refunded.append(job_id)
-
-    def refund_verify(self, destination: str, reference: str, job_id: str) -> None:
+    def refund(
+        self, task: str, kwargs: Any, job_id: str, exc: BaseException, *, calls_before: int
+    ) -> None:
+        """Which endings give a slot back is worker/abuse.py's (tests/unit/test_refunds.py):
+        here, that every failure asks exactly once."""
         self.refunded.append(job_id)
 
 
@@ -87,7 +88,7 @@ def test_a_task_result_is_left_to_celery(fakes: Any) -> None:
     ending.failed(rt, task, Cancelled("x"))
     assert backend.stored == []
     assert ledger.calls == [("settle", "camp", "job-1", state_for("cancelled"))]
-    assert rt.abuse.refunded == ["job-1"]  # cancelled before its first call
+    assert rt.abuse.refunded == ["job-1"]
 
 
 def test_a_failed_row_is_stored_settled_and_refunded_once(fakes: Any) -> None:
