@@ -100,7 +100,7 @@ def settle_send(campaign: str | None, job_id: str, exception: BaseException | No
 
 def sent_into(campaign: str | None, job_id: str, pipe: redis.client.Pipeline) -> None:
     """`settle_send` for a send that went out, queued on the pipeline recording its claim's
-    outcome, so the count moves in the same round trip (worker/sending.py `on_sent`)."""
+    outcome, so the count moves in the same round trip (worker/ending.py `sent_into`)."""
     if campaign is None:
         Ledger.count_send_into(pipe)
     else:
