@@ -5,6 +5,8 @@ dramatiq's `after_process_message` in otpq's terms. An `otp.send` or `otp.verify
 `otp.send_batch` (worker/batch.py) end here, and nowhere else is "a job finished"
 handled: the stored result (a row's; Celery stores a task's), its campaign row or the
 day's send count, the verify answer a campaign counts, metrics, and the abuse refund.
+Celery calls a task's hooks exactly where it sent the task_success/failure/retry
+signals the old receivers listened to (a worker-lost job is requeued, not failed).
 
 A fresh send's bookkeeping (`sent_into`) rides on the pipeline that records its claim's
 outcome (worker/claims.py `complete`), so claim, result, campaign row and counters move
