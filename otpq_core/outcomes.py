@@ -62,7 +62,8 @@ a result gets the same class back. No text here ever holds an OTP or a full numb
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from enum import StrEnum
+from typing import Any, ClassVar
 
 from otpq_core.redaction import redact_text
 
@@ -158,10 +159,57 @@ class Cancelled(OtpqError):
     reason = "cancelled"
 
 
+class RetryCause(StrEnum):
+    """Why a job runs again: a closed set, used as is for metrics labels."""
+
+    #: No fleet rate-limit capacity yet.
+    CAPACITY = "capacity"
+    #: Redis could not answer the rate limiter, the abuse limits, or the code-origin lookup.
+    LIMITER_UNAVAILABLE = "limiter_unavailable"
+    ABUSE_UNAVAILABLE = "abuse_unavailable"
+    CODE_ORIGIN_UNAVAILABLE = "code_origin_unavailable"
+    #: The backend failed transiently (5xx, connection error, TEMPORARY_FAILURE...).
+    BACKEND_TRANSIENT = "backend_transient"
+    #: The backend said "too fast" (429, THROTTLED): costs no attempt.
+    THROTTLED = "throttled"
+    #: A batch row not started within its batch's window, re-enqueued as an `otp.send`.
+    HANDED_OFF = "handed_off"
+    #: The send's claim was let go between the limiter's look and this run's own.
+    CLAIM_CHANGED = "claim_changed"
+
+
+#: What each cause reads as in a RETRY result (the backend causes show the error itself).
+RETRY_TEXT: dict[RetryCause, str] = {
+    RetryCause.CAPACITY: "waiting for capacity",
+    RetryCause.LIMITER_UNAVAILABLE: "rate limiter unavailable",
+    RetryCause.ABUSE_UNAVAILABLE: "abuse limits unavailable",
+    RetryCause.CODE_ORIGIN_UNAVAILABLE: "code origin unavailable",
+    RetryCause.HANDED_OFF: "handed off by its batch",
+    RetryCause.CLAIM_CHANGED: "its claim changed hands",
+}
+
+
 class Retrying(OtpqError):
-    """Why a job is in RETRY: the transient error of its last attempt."""
+    """Why a job is in RETRY: the transient error of its last attempt.
+
+    `cause` (a RetryCause) rides on the live exception only, never in its args: a
+    result stored by any worker version rebuilds the same way. `code` is the backend's
+    error code for a backend cause."""
 
     reason = "retrying"
+
+    def __init__(self, detail: str = "", *extra: object) -> None:
+        super().__init__(detail, *extra)
+        self.cause: RetryCause | None = None
+        self.code: str | None = None
+
+    @classmethod
+    def because(
+        cls, cause: RetryCause, detail: str | None = None, *, code: str | None = None
+    ) -> Retrying:
+        retrying = cls(RETRY_TEXT.get(cause, "") if detail is None else detail)
+        retrying.cause, retrying.code = cause, code
+        return retrying
 
 
 #: Every final failure, by reason, for callers that only have the text.
@@ -183,12 +231,53 @@ REASONS: dict[str, type[OtpqError]] = {
 }
 
 
+#: Failures that are otpq refusing a job by policy, before any backend call: expected,
+#: shown without a traceback (worker/request.py), read as "refused by policy".
+REFUSALS: tuple[type[OtpqError], ...] = (
+    InvalidRequest,
+    JobExpired,
+    DestinationLimited,
+    DestinationLocked,
+    ResendCooldown,
+    Cancelled,
+)
+
+
 def reason_of(text: str) -> str:
     """The reason word of a failure text, or `"error"` for foreign exceptions."""
     if text.startswith("gave up"):
         return GaveUp.reason
     word = text.split(":", 1)[0].strip()
     return word if word in REASONS else "error"
+
+
+def reason_for(exception: BaseException) -> str:
+    """The reason of a job's failure, read from its class: `"error"` for anything that is
+    not otpq's."""
+    return exception.reason if isinstance(exception, OtpqError) else "error"
+
+
+def record(exception: OtpqError) -> dict[str, Any]:
+    """A failure as data, for a claim to replay: `{reason, detail}`, plus its text (which
+    older workers read, and which `OtpClient.status` shows)."""
+    detail = redact_text(exception.detail)  # as `str()` does: a claim holds no number
+    return {"error": str(exception), "reason": exception.reason, "detail": detail}
+
+
+def rebuild(stored: dict[str, Any]) -> OtpqError:
+    """The exception a stored failure stands for. Records written by older workers hold
+    only the text: its first word is the reason, the rest the detail."""
+    reason, detail = stored.get("reason"), stored.get("detail")
+    if not isinstance(reason, str) or not isinstance(detail, str):
+        text = str(stored.get("error", "rejected: unknown"))
+        reason = reason_of(text)
+        detail = text.split(": ", 1)[1] if ": " in text else text
+        if reason == GaveUp.reason:
+            detail = text.removeprefix("gave up ")
+    cls = REASONS.get(reason)
+    if cls is None or cls is InvalidRequest or issubclass(cls, InvalidRequest):
+        return Uncertain(detail)
+    return cls(detail)
 
 
 def for_humans(seconds: float) -> str:

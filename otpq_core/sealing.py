@@ -21,7 +21,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cryptography.fernet import Fernet, MultiFernet
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from otpq_core.settings import ConfigError
 
@@ -85,3 +85,30 @@ class Sealer:
             k: self.seal(v) if k in SEALED_FIELDS and isinstance(v, str) else v
             for k, v in kwargs.items()
         }
+
+
+def seal_at_rest(ring: MultiFernet | None, number: str) -> str:
+    """A phone number as a campaign keeps it for `export --unmasked`: sealed under
+    OTPQ_OTP_KEYS, or only masked when there are no keys (no number rests in Redis)."""
+    from otpq_core.redaction import mask_number
+
+    if ring is None:
+        return mask_number(number)
+    return PREFIX + ring.encrypt(number.encode("utf-8")).decode("ascii")
+
+
+def open_at_rest(ring: MultiFernet | None, stored: str) -> str:
+    """The number `seal_at_rest` kept; ConfigError when it cannot be had back."""
+    if not is_sealed(stored):
+        raise ConfigError(
+            "this campaign kept masked numbers only (it started without OTPQ_OTP_KEYS): "
+            "an unmasked export is not possible"
+        )
+    if ring is None:
+        raise ConfigError("an unmasked export needs OTPQ_OTP_KEYS (the keys it started with)")
+    try:
+        return ring.decrypt(stored[len(PREFIX) :].encode("ascii")).decode("utf-8")
+    except InvalidToken:
+        raise ConfigError(
+            "OTPQ_OTP_KEYS does not hold the key this campaign was sealed with"
+        ) from None

@@ -6,6 +6,11 @@ every declared queue has a consumer all read the same map.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from otpq_core.settings import Settings
+
 SEND_TASK = "otp.send"
 VERIFY_TASK = "otp.verify"
 #: otpq-internal: a chunk of `otp.send` rows in one message, on the bulk lane only
@@ -37,3 +42,11 @@ FAILURES_HEADER = "otpq_failures"
 #: Message header naming the bulk campaign a send belongs to: the worker reports the
 #: row's outcome to that campaign and skips the send once the campaign is cancelled.
 CAMPAIGN_HEADER = "otpq_campaign"
+
+
+def default_deadline(queue: str, settings: Settings) -> float:
+    """Seconds a job may wait to run when its caller gave no deadline: the bulk lane's
+    (OTPQ_BULK_DEADLINE) or else the interactive one's (OTPQ_INTERACTIVE_DEADLINE). The
+    producer resolves it when it publishes; the worker, for a job enqueued by name
+    without the deadline header, from its first run."""
+    return settings.bulk_deadline if queue == BULK else settings.interactive_deadline

@@ -38,6 +38,7 @@ from types import FrameType
 from urllib.parse import urlencode, urlparse
 from urllib.request import urlopen
 
+from otpq_core.aws import aws_region, configured_region
 from otpq_local.orphans import StackRunning, child_record, live_stack, reap_orphans, stop_worker
 from otpq_local.redis_server import RedisServer, free_port
 from otpq_local.worker_process import WorkerProcess
@@ -259,7 +260,7 @@ def _start_redis(stack: Stack, base_env: Mapping[str, str], say: Say) -> None:
 def _start_backend(stack: Stack, base_env: Mapping[str, str], backend: str, say: Say) -> None:
     stack.env["OTPQ_BACKEND"] = backend
     if uses_real_aws(base_env, backend):
-        region = base_env.get("AWS_REGION") or base_env.get("AWS_DEFAULT_REGION") or "us-east-1"
+        region = aws_region(configured_region(base_env))
         if backend == "notify":
             what = f"code configuration {base_env['OTPQ_NOTIFY_CONFIGURATION']}"
         else:

@@ -202,7 +202,10 @@ def job_status(job_id: str, state: str, value: Any, in_flight: Callable[[], bool
         return JobStatus(job_id, mapped, result=value if isinstance(value, dict) else {})
     if state in ("FAILURE", "REVOKED", "RETRY"):
         text = redact_text(str(value)) if value is not None else state.lower()
-        return JobStatus(job_id, mapped, reason=reason_of(text), error=text)
+        # Celery rebuilds otpq's exceptions by class; the text is read only for a class
+        # it could not rebuild.
+        reason = value.reason if isinstance(value, OtpqError) else reason_of(text)
+        return JobStatus(job_id, mapped, reason=reason, error=text)
     return JobStatus(job_id, mapped)
 
 

@@ -2,9 +2,10 @@
 
 The producer refuses a blocked country at once, and answers a repeated send (same
 destination and reference within OTPQ_RESEND_COOLDOWN) or a repeated idempotency key
-with the first job's id instead of queueing a second one. Both are one atomic
-``SET NX`` in Redis. The worker applies the same country and cooldown rules to jobs
-enqueued by name (worker/abuse.py), with the same key names.
+with the first job's id instead of queueing a second one. Both are one atomic script
+in Redis (otpq_core/cooldown.py). The worker applies the same country and cooldown
+rules, and the same script, to jobs enqueued by name (worker/abuse.py), with the same
+key names.
 
 Key names come from otpq_core.keys (a keyed digest of the canonical number, never the
 number); the country rule is otpq_core.countries, shared with the worker.
@@ -20,6 +21,7 @@ from functools import cached_property
 
 import redis
 
+from otpq_core import cooldown
 from otpq_core.countries import check_country
 from otpq_core.keys import KeyHasher
 from otpq_core.outcomes import InvalidRequest
@@ -40,18 +42,12 @@ def first_wins(client: redis.Redis, key: str, job_id: str, ttl: float) -> str | 
     """Point `key` at `job_id` for `ttl` seconds unless it already names a job.
 
     Returns None when this job is the first (or already the holder), else the id of
-    the job that is. Atomic: ``SET NX``, then a read of the winner.
+    the job that is. The rule is otpq_core.cooldown's, the same script the worker runs.
     """
     from producer.receipts import JobId  # local: keeps this module's imports as they are
 
-    for _ in range(3):  # the holder may expire between the two calls
-        if client.set(key, job_id, nx=True, px=max(1, int(ttl * 1000))):
-            return None
-        held = client.get(key)
-        if held is not None:
-            holder = held.decode() if isinstance(held, bytes) else str(held)
-            return None if holder == job_id else JobId(holder, deduplicated=True)
-    return None
+    holder = cooldown.first_wins(client, key, job_id, ttl)
+    return None if holder is None else JobId(holder, deduplicated=True)
 
 
 def check_idempotency_key(value: object) -> str:

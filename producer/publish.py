@@ -28,7 +28,15 @@ from otpq_core.outcomes import InvalidRequest
 from otpq_core.redaction import redact_kwargs
 from otpq_core.sealing import Sealer
 from otpq_core.settings import Settings
-from otpq_core.wire import BULK, DEADLINE_HEADER, INTERACTIVE, QUEUES, SEND_TASK, VERIFY_TASK
+from otpq_core.wire import (
+    BULK,
+    DEADLINE_HEADER,
+    INTERACTIVE,
+    QUEUES,
+    SEND_TASK,
+    VERIFY_TASK,
+    default_deadline,
+)
 from producer.requests import SendRequest, VerifyRequest
 
 
@@ -64,7 +72,7 @@ def _job_options(settings: Settings, options: dict[str, Any]) -> tuple[str, floa
     queue = queue_for(options.pop("lane", "interactive"))
     deadline = options.pop("deadline", None)
     if deadline is None:
-        deadline = settings.interactive_deadline if queue == INTERACTIVE else settings.bulk_deadline
+        deadline = default_deadline(queue, settings)
     if isinstance(deadline, bool) or not isinstance(deadline, int | float) or deadline <= 0:
         raise InvalidRequest("deadline", "must be a positive number of seconds")
     return queue, float(deadline), options.pop("idempotency_key", None)

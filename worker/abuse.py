@@ -7,8 +7,9 @@ an HMAC of the number, otpq_core/keys.py):
 - resend cooldown (sends enqueued by name; the producer answers repeats itself) →
   `cooldown`, naming the first job, whose code stands;
 - send budgets, OTPQ_DESTINATION_SENDS → `limited`. A slot is kept only by a send
-  that may have reached Pinpoint: it is refunded when the job expires before its
-  first call or Pinpoint refuses it permanently (no SMS, no charge);
+  that may have reached Pinpoint: it is refunded (`refund`, when the job ends) when
+  the job expires before its first call or Pinpoint refuses it permanently (no SMS,
+  no charge);
 - wrong codes per destination *and reference*, OTPQ_VERIFY_FAILURES → `locked`, with
   an exponential backoff between guesses (OTPQ_VERIFY_BACKOFF). A verify takes a slot
   when admitted (so parallel guesses cannot overshoot), keeps it if the code was
@@ -27,16 +28,29 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import redis
 
 from otpq_core.countries import check_country
 from otpq_core.keys import KeyHasher
-from otpq_core.outcomes import DestinationLimited, DestinationLocked, ResendCooldown, for_humans
+from otpq_core.outcomes import (
+    Cancelled,
+    DestinationLimited,
+    DestinationLocked,
+    InvalidRequest,
+    JobExpired,
+    OtpqError,
+    PinpointRejected,
+    ResendCooldown,
+    for_humans,
+)
 from otpq_core.settings import Settings
+from otpq_core.wire import VERIFY_TASK
+from producer.refid import generate_ref_id
 from producer.requests import SendRequest, VerifyRequest
 from worker.autopipe import AutoPipeline
-from worker.budgets import Backoff, SlidingWindows
+from worker.sliding_windows import Backoff, SlidingWindows
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +142,28 @@ class Abuse:
         count (queued on the pipeline that records the send's outcome)."""
         if self.settings.verify_failures:
             pipe.delete(self.failures_key(request.destination, request.ref_id))
+
+    def refund(
+        self, task: str, kwargs: Any, job_id: str, exc: BaseException, *, calls_before: int
+    ) -> None:
+        """Give back the slot of a job that ended without using it (worker/ending.py): a
+        verify that verified nothing; a send that expired, hit a cooldown or was
+        cancelled before its first call, or that the backend refused (no SMS). A send
+        that may have reached the backend keeps its slot."""
+        destination = kwargs.get("destination") if isinstance(kwargs, dict) else None
+        if not isinstance(destination, str) or not isinstance(exc, OtpqError):
+            return
+        if isinstance(exc, InvalidRequest):
+            return  # refused before any slot was taken
+        if task == VERIFY_TASK:
+            reference = kwargs.get("reference_id") or generate_ref_id(
+                destination, str(kwargs.get("brand_name", "")), str(kwargs.get("source", ""))
+            )
+            self.refund_verify(destination, str(reference), job_id)
+        elif isinstance(exc, PinpointRejected) or (
+            isinstance(exc, JobExpired | ResendCooldown | Cancelled) and calls_before == 0
+        ):
+            self.refund_send(destination, job_id)
 
     def refund_send(self, destination: str, job_id: str) -> None:
         _quietly(lambda: self.windows.refund(self.sends_key(destination), job_id))

@@ -6,7 +6,8 @@ else changes for a row: it runs the same policy as `otp.send` (worker/sending.py
 validation, deadline, campaign cancel check, abuse limits, the fleet limiter with the
 bulk reserve, the send claim, the gateway), its result is stored under its own job id
 (so `OtpClient.status(job_id)` and `AsyncResult(job_id)` work per row), its campaign
-row is settled, and its abuse slot refunded, exactly as a single send's would be.
+row is settled, and its abuse slot refunded, exactly as a single send's would be: a
+row ends through worker/ending.py, as a task does.
 
 A row that must run again (transient Pinpoint trouble, no capacity yet, Redis busy)
 is re-enqueued alone as a plain `otp.send` on the bulk lane, with the same job id, a
@@ -31,9 +32,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from celery.exceptions import Reject
-from celery.states import SUCCESS
 
-from otpq_core.outcomes import InvalidRequest, OtpqError, Retrying
+from otpq_core.outcomes import InvalidRequest, RetryCause
 from otpq_core.redaction import redact_text
 from otpq_core.settings import BATCH_MAX_ROWS, Settings
 from otpq_core.wire import (
@@ -45,8 +45,9 @@ from otpq_core.wire import (
     SEND_BATCH_TASK,
     SEND_TASK,
 )
-from worker import campaign_hooks, metrics, sending
+from worker import ending, sending
 from worker.app import app, settings
+from worker.policy import Again, Attempt
 from worker.runtime import Runtime
 from worker.tasks import OtpTask, send
 
@@ -82,18 +83,27 @@ class Row:
     kind: str
     job_id: str = ""
     kwargs: Any = None
-    again: sending.Again | None = None
+    again: Again | None = None
 
 
 class BatchTask(OtpTask):
+    """A batch is not a job: each row ends on its own (worker/ending.py), and a refused
+    batch used no row's abuse slot."""
+
+    def on_success(self, retval: Any, task_id: str, args: Any, kwargs: Any) -> None:
+        pass
+
     def on_failure(self, exc: Any, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
-        """A refused batch used no row's abuse slot; rows refund their own."""
+        pass
+
+    def on_retry(self, exc: Any, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        pass
 
 
 @app.task(name=SEND_BATCH_TASK, bind=True, base=BatchTask)
 def send_batch(self: BatchTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
     rows = _rows(args, kwargs)
-    batch = dataclasses.replace(self.attempt(), bulk=True, calls=0, failures=0)
+    batch = dataclasses.replace(self.attempt(), bulk=True, calls=0, failures=0, row=True)
     start_by = time.time() + start_window(settings)
     rt = self.rt
     futures = [row_pool().submit(_run_row, rt, batch, row, start_by) for row in rows]
@@ -120,72 +130,33 @@ def _rows(args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any]:
     return rows
 
 
-def _run_row(rt: Runtime, batch: sending.Attempt, row: Any, start_by: float) -> Row:
+def _run_row(rt: Runtime, batch: Attempt, row: Any, start_by: float) -> Row:
     if not isinstance(row, dict):
         return Row("malformed")
     job_id, kwargs = row.get("job_id"), row.get("kwargs")
     if not isinstance(job_id, str) or not 0 < len(job_id) <= JOB_ID_MAX:
         return Row("malformed")
     attempt = dataclasses.replace(batch, job_id=job_id)
-    recorded = False
-
-    def on_sent(pipe: Any, result: dict[str, Any]) -> None:
-        nonlocal recorded
-        recorded = True
-        _queue_result(pipe, job_id, result)
-        campaign_hooks.sent_into(attempt.campaign, job_id, pipe)
-
+    job = attempt.as_job(SEND_TASK, kwargs)
     try:
         if time.time() > start_by:
-            raise sending.Again(0.0, Retrying("handed off by its batch"), calls=0, failures=0)
-        result = sending.send(rt, attempt, (), kwargs, on_sent=on_sent)
-    except sending.Again as again:
+            raise attempt.again(0.0, RetryCause.HANDED_OFF, calls=0, failures=0)
+        sent = sending.run(rt, attempt, (), kwargs)
+    except Again as again:
         return Row("again", job_id, kwargs, again)
     except Exception as exc:  # every row ends with a stored outcome, like a task
-        _failed(rt, attempt, kwargs, exc)
+        ending.failed(rt, job, exc)
         return Row("failed", job_id)
-    if not recorded:  # an earlier delivery's outcome, replayed
-        app.backend.store_result(job_id, result, SUCCESS)
-        campaign_hooks.settle_send(attempt.campaign, job_id, None)
-    metrics.job_succeeded(SEND_TASK, BULK, result)
+    ending.succeeded(rt, job, sent.result, fresh=sent.fresh)
     return Row("sent", job_id)
 
 
-def _queue_result(pipe: Any, job_id: str, result: dict[str, Any]) -> None:
-    """What `app.backend.store_result(job_id, result, SUCCESS)` writes (SET + PUBLISH),
-    queued on the pipeline that records the row's claim. Celery's call first reads the
-    stored state so that a late write cannot overwrite a SUCCESS: a row that has just
-    won its claim has no such outcome to protect, and skipping that read saves a round
-    trip per row."""
-    backend = app.backend
-    encoded = backend.encode_result(result, SUCCESS)
-    meta = backend._get_result_meta(result=encoded, state=SUCCESS, traceback=None, request=None)
-    meta["task_id"] = job_id
-    key, value = backend.get_key_for_task(job_id), backend.encode(meta)
-    if backend.expires:
-        pipe.setex(key, backend.expires, value)
-    else:
-        pipe.set(key, value)
-    pipe.publish(key, value)
-
-
-def _failed(rt: Runtime, attempt: sending.Attempt, kwargs: Any, exc: Exception) -> None:
-    if not isinstance(exc, OtpqError):
-        # Unexpected (a Redis error, say): stored as text, numbers masked.
-        exc = RuntimeError(redact_text(f"{type(exc).__name__}: {exc}"))
-    app.backend.mark_as_failure(attempt.job_id, exc)
-    campaign_hooks.settle_send(attempt.campaign, attempt.job_id, exc)
-    metrics.job_failed(SEND_TASK, BULK, exc)
-    sending.refund(rt, SEND_TASK, kwargs, attempt.job_id, exc, calls_before=attempt.calls)
-    logger.info("row %s failed: %s", attempt.job_id, redact_text(str(exc)))
-
-
-def _requeue(row: Row, batch: sending.Attempt) -> None:
+def _requeue(row: Row, batch: Attempt) -> None:
     """The row alone, as a plain `otp.send` on the bulk lane, same id and headers. If it
     cannot be published, the whole batch goes back to its queue (claims make the rows
     already sent replay, not send again)."""
     assert row.again is not None
-    why = Retrying(str(row.again.why))
+    why = row.again.why
     headers: dict[str, Any] = {
         DEADLINE_HEADER: batch.deadline,
         CALLS_HEADER: row.again.calls,
@@ -206,5 +177,4 @@ def _requeue(row: Row, batch: sending.Attempt) -> None:
     except Exception as exc:
         logger.warning("could not re-enqueue row %s: %s", row.job_id, redact_text(str(exc)))
         raise Reject(redact_text(str(exc)), requeue=True) from None
-    campaign_hooks.retried_send(batch.campaign)
-    metrics.job_retried(SEND_TASK, why)
+    ending.retried(dataclasses.replace(batch, job_id=row.job_id).as_job(SEND_TASK, row.kwargs), why)

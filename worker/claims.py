@@ -67,8 +67,8 @@ class Claim:
     outcome: dict[str, Any] | None = None
 
 
-class SendClaims:
-    """Claims of send and verify jobs (the name is older than verify claims)."""
+class JobClaims:
+    """Claims of send and verify jobs."""
 
     def __init__(
         self,
@@ -89,7 +89,7 @@ class SendClaims:
     @classmethod
     def from_settings(
         cls, client: redis.Redis, settings: Settings, autopipe: AutoPipeline | None = None
-    ) -> SendClaims:
+    ) -> JobClaims:
         longest_deadline = max(settings.interactive_deadline, settings.bulk_deadline)
         ttl = max(settings.result_ttl, longest_deadline + settings.visibility_timeout)
         hold = settings.connect_timeout + settings.read_timeout + CALL_MARGIN
@@ -142,10 +142,6 @@ class SendClaims:
                 return Claim(won=False)
             time.sleep(min(POLL_INTERVAL, self.hold - age))
 
-    def take_over(self, job_id: str) -> None:
-        """Claim regardless (verify jobs: repeating one texts nobody)."""
-        self._through_outage(lambda: self.redis.set(PREFIX + job_id, INFLIGHT, ex=self.ttl))
-
     def finished(self, job_id: str) -> dict[str, Any] | None:
         """The outcome an earlier run of `job_id` recorded, if one finished.
 
@@ -163,7 +159,8 @@ class SendClaims:
         answer. `uncertain` would be right in neither case more often."""
         claim = self.claim(job_id)
         if not claim.won and claim.outcome is None:
-            self.take_over(job_id)
+            key = PREFIX + job_id
+            self._through_outage(lambda: self.redis.set(key, INFLIGHT, ex=self.ttl))
             return Claim(won=True)
         return claim
 

@@ -9,6 +9,11 @@ clean whoever enqueued.
 It also turns a malformed body into an `invalid` job instead of a dead worker (see
 `well_formed`), and never lets a job be dropped by a rejection (see `reject`).
 
+A job refused by policy (otpq_core.outcomes `REFUSALS`: invalid, expired, limited,
+locked, cooldown, cancelled) is an expected ending, not a crash: its `task-failed`
+event carries the one-line outcome (`limited: ...`) as its exception and no
+traceback, so Flower shows it as a refusal. Its state stays FAILURE.
+
 Only a client's `task-sent` event says which lane (routing key) a job took, and our
 producer does not send one; the worker adds it to the events it sends itself, so
 Flower shows the lane for every job, and the runtime of failed ones too.
@@ -20,8 +25,10 @@ import logging
 import time
 from typing import Any
 
+from billiard.einfo import ExceptionWithTraceback
 from celery.worker.request import Request
 
+from otpq_core.outcomes import REFUSALS
 from otpq_core.redaction import redact_kwargs, redact_text
 from worker.events import scrub_event
 
@@ -81,8 +88,20 @@ class RedactedRequest(Request):
         a live worker's sweep returns it after the visibility timeout."""
         super().reject(requeue=True)
 
+    def on_failure(
+        self, exc_info: Any, send_failed_event: bool = True, return_ok: bool = False
+    ) -> None:
+        exc = getattr(exc_info, "exception", None)
+        if isinstance(exc, ExceptionWithTraceback):
+            exc = exc.exc
+        self._refusal = str(exc) if isinstance(exc, REFUSALS) else None
+        super().on_failure(exc_info, send_failed_event=send_failed_event, return_ok=return_ok)
+
     def send_event(self, type: str, **fields: Any) -> None:
         info = self.delivery_info or {}
+        if type == "task-failed" and getattr(self, "_refusal", None):
+            # Refused by policy: the outcome's one line, no traceback (see above).
+            fields.update(exception=self._refusal, traceback="")
         fields.setdefault("routing_key", info.get("routing_key"))
         fields.setdefault("exchange", info.get("exchange"))
         if type == "task-failed" and self.time_start and "runtime" not in fields:

@@ -18,7 +18,7 @@ from otpq_core.redis_factory import redis_client
 from otpq_core.settings import Settings
 from worker.abuse import Abuse
 from worker.autopipe import AutoPipeline
-from worker.claims import SendClaims
+from worker.claims import JobClaims
 from worker.code_origins import CodeOrigins
 from worker.gateways import Gateway, build_gateway
 from worker.ratelimit import RateLimiter
@@ -67,8 +67,8 @@ class Runtime:
         return Throttle(RateLimiter(self.redis, autopipe=self.autopipe), self.settings)
 
     @cached_property
-    def claims(self) -> SendClaims:
-        return SendClaims.from_settings(self.redis, self.settings, self.autopipe)
+    def claims(self) -> JobClaims:
+        return JobClaims.from_settings(self.redis, self.settings, self.autopipe)
 
     @cached_property
     def abuse(self) -> Abuse:

@@ -131,7 +131,9 @@ class Campaigns:
                 raise CampaignRefused(
                     "cancelled", f"campaign {cid} was cancelled; start it under another name"
                 )
-            starting.check(self.ledger, rows, report, spool, progress, processes)
+            starting.check(
+                self.ledger, rows, report, spool, progress, processes, self.settings.otp_keys
+            )
             if strict and report.invalid:
                 raise CampaignRefused(
                     "invalid_rows",
@@ -194,4 +196,6 @@ class Campaigns:
         """Write one CSV row per number with its outcome; returns the number of rows.
         Numbers are masked unless `unmasked`. Row order is Redis's, not the file's (the
         `line` column gives the file's)."""
-        return reports.export(self.ledger, campaign, out, unmasked=unmasked)
+        return reports.export(
+            self.ledger, campaign, out, unmasked=unmasked, keys=self.settings.otp_keys
+        )

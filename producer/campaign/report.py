@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 import redis
+from cryptography.fernet import MultiFernet
 
 from otpq_core.campaign_ids import is_campaign_id
 from otpq_core.outcomes import OtpqError
 from otpq_core.redaction import mask_number, redact_text
+from otpq_core.sealing import is_sealed, keyring, open_at_rest
 from otpq_core.settings import Settings
 from producer.campaign.ledger import Ledger
 from producer.campaign.rows import InvalidRow
@@ -176,8 +178,17 @@ def cancel(
     return dataclasses.replace(status(ledger, campaign), in_flight=left)
 
 
-def export(ledger: Ledger, campaign: str, out: IO[str], *, unmasked: bool = False) -> int:
-    """`Campaigns.export`: one CSV row per number with its outcome; returns the count."""
+def export(
+    ledger: Ledger,
+    campaign: str,
+    out: IO[str],
+    *,
+    unmasked: bool = False,
+    keys: tuple[str, ...] = (),
+) -> int:
+    """`Campaigns.export`: one CSV row per number with its outcome; returns the count.
+    Numbers rest sealed (or only masked): `unmasked` opens them with `keys`."""
+    ring = keyring(keys)
     status(ledger, campaign)
     writer = csv.writer(out)
     writer.writerow(["line", "destination", "reference_id", "job_id", "state", "reason", "answer"])
@@ -185,7 +196,7 @@ def export(ledger: Ledger, campaign: str, out: IO[str], *, unmasked: bool = Fals
     with redis_errors():
         for row in ledger.rows(campaign):
             state, _, reason = row["state"].partition(":")
-            destination = row["destination"] if unmasked else mask_number(row["destination"])
+            destination = _shown_number(ring, row["destination"], unmasked=unmasked)
             writer.writerow(
                 [
                     row["line"],
@@ -199,3 +210,12 @@ def export(ledger: Ledger, campaign: str, out: IO[str], *, unmasked: bool = Fals
             )
             written += 1
     return written
+
+
+def _shown_number(ring: MultiFernet | None, stored: str, *, unmasked: bool) -> str:
+    """An export's destination column: the number opened, or masked."""
+    if unmasked:
+        return open_at_rest(ring, stored)
+    if not is_sealed(stored):
+        return stored  # kept masked already
+    return mask_number(open_at_rest(ring, stored)) if ring else "<sealed>"

@@ -20,6 +20,7 @@ from otpq_core import campaign_keys as keys
 from otpq_core.campaign_ids import row_job_id
 from otpq_core.keys import KeyHasher
 from otpq_core.redaction import ROWS_SHOWN, redact_kwargs
+from otpq_core.sealing import keyring, seal_at_rest
 from otpq_core.wire import BULK
 from producer.campaign.ledger import Ledger
 from producer.campaign.messages import batch_message, batch_row, origin, send_message
@@ -50,14 +51,22 @@ def check(
     spool: IO[str],
     progress: Progress | None,
     processes: int = 1,
+    keys_for_rest: tuple[str, ...] = (),
 ) -> None:
     """First pass: validate, spool the valid rows, count new/existing/duplicate
-    (the checking in `processes` processes: producer/campaign/parallel.py)."""
+    (the checking in `processes` processes: producer/campaign/parallel.py). Each row's
+    number is kept for `export --unmasked` sealed under `keys_for_rest` (OTPQ_OTP_KEYS),
+    or only masked without keys."""
     cid = report.campaign_id
     plan = keys.plan_key(cid, uuid.uuid4().hex)
     chunk: list[str] = []
     work = functools.partial(
-        check_rows, cid, report.brand_name, report.source, hasher=ledger.hasher
+        check_rows,
+        cid,
+        report.brand_name,
+        report.source,
+        hasher=ledger.hasher,
+        otp_keys=keys_for_rest,
     )
 
     def count() -> None:
@@ -92,12 +101,19 @@ def check(
 
 
 def check_rows(
-    cid: str, brand_name: str, source: str, rows: list[tuple[int, Any]], *, hasher: KeyHasher
+    cid: str,
+    brand_name: str,
+    source: str,
+    rows: list[tuple[int, Any]],
+    *,
+    hasher: KeyHasher,
+    otp_keys: tuple[str, ...] = (),
 ) -> list[InvalidRow | tuple[str, str]]:
     """The first pass's work for some rows: each is invalid, or its job id and spool line.
     A module-level function, so that worker processes can run it (producer/campaign/
     parallel.py)."""
     out: list[InvalidRow | tuple[str, str]] = []
+    ring = keyring(otp_keys)
     for line, row in rows:
         parsed = parse_row(line, row, brand_name, source)
         if isinstance(parsed, InvalidRow):
@@ -109,7 +125,11 @@ def check_rows(
             job,
             keys.ref_key(parsed.ref_id, hasher),
             json.dumps(
-                [parsed.destination, shown_ref_id(parsed.reference_id, parsed.ref_id), line]
+                [
+                    seal_at_rest(ring, parsed.destination),
+                    shown_ref_id(parsed.reference_id, parsed.ref_id),
+                    line,
+                ]
             ),
             json.dumps(kwargs),
             json.dumps(repr(redact_kwargs(kwargs))),

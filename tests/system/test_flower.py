@@ -337,3 +337,31 @@ def test_a_campaign_batch_is_listed_with_masked_rows(
     text = json.dumps(batch)
     for number in numbers:
         assert number not in text and number[1:] not in text
+
+
+def test_policy_refusals_show_as_one_line_without_a_traceback(
+    env: dict[str, str], flower: Flower, jobs: Jobs
+) -> None:
+    """An expected refusal (invalid, expired, ...) is no crash: Flower shows its outcome
+    line and no traceback; a backend rejection keeps its traceback; both stay FAILURE."""
+    other = plain_client(env["REDIS_URL"])
+    try:
+        expired = other.send_task(
+            "otp.send", kwargs={"destination": DEST, **JOB}, queue="otp.interactive",
+            headers={"otpq_deadline": 1.0},
+        )  # fmt: skip
+        invalid = other.send_task(
+            "otp.send", kwargs={"destination": "not a number", **JOB}, queue="otp.interactive"
+        )
+        ids = {expired.id, invalid.id}
+        listed = flower_tasks(flower, ids | {jobs.failed})
+    finally:
+        other.close()
+    for job_id, reason in ((expired.id, "expired: "), (invalid.id, "invalid: ")):
+        info = flower.json(f"/api/task/info/{job_id}")
+        assert info["state"] == "FAILURE", info
+        assert info["exception"].startswith(reason), info
+        assert not info["traceback"], info
+        assert listed[job_id]["exception"] == info["exception"]
+    rejected = flower.json(f"/api/task/info/{jobs.failed}")
+    assert rejected["state"] == "FAILURE" and "Traceback" in (rejected["traceback"] or "")

@@ -6,7 +6,7 @@ import pytest
 import redis
 
 from otpq_core.settings import ConfigError, Settings, parse_budgets
-from worker.budgets import Backoff, SlidingWindows
+from worker.sliding_windows import Backoff, SlidingWindows
 
 T0 = 1_000_000.0
 KEY = "otpq:sends:test"

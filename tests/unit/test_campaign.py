@@ -21,6 +21,7 @@ from otpq_core.campaign_ids import row_job_id
 from otpq_core.celery_config import celery_config
 from otpq_core.keys import KeyHasher
 from otpq_core.outcomes import Cancelled, InvalidRequest, reason_of
+from otpq_core.sealing import generate_key
 from otpq_core.settings import Settings
 from otpq_core.wire import BULK, CAMPAIGN_HEADER, DEADLINE_HEADER
 from producer.campaign import CampaignRefused, Campaigns, InvalidRow, campaign_id
@@ -37,13 +38,17 @@ def number(i: int) -> str:
     return f"+1425555{i:04d}"
 
 
+#: The deployment's OTP keys: a campaign keeps its numbers sealed under them.
+KEYS = {"OTPQ_OTP_KEYS": generate_key()}
+
+
 def rows(n: int, start: int = 0) -> list[dict[str, str]]:
     return [{"destination": number(i)} for i in range(start, start + n)]
 
 
 @pytest.fixture
 def settings(redis_url: str) -> Settings:
-    return Settings.from_env({"REDIS_URL": redis_url, "OTPQ_SEND_RATE": "0"})
+    return Settings.from_env({"REDIS_URL": redis_url, "OTPQ_SEND_RATE": "0", **KEYS})
 
 
 @pytest.fixture
@@ -289,7 +294,26 @@ def test_redis_key_names_never_hold_numbers(campaigns: Campaigns, r: redis.Redis
     for digest in guessable:
         assert not any(digest in name for name in names)
         assert digest.encode() not in values
-    assert f"ref-{number(1)}".encode() in values  # a caller's own id is kept as given
+    assert b"ref-+1********01" in values  # a caller's own id, as given but for the number
+    # Nor the numbers themselves: a campaign keeps them sealed (for `export --unmasked`).
+    assert not any(number(i)[1:].encode() in values for i in range(1, 5))
+
+
+def test_without_otp_keys_a_campaign_keeps_masked_numbers_only(redis_url: str) -> None:
+    import io
+
+    from otpq_core.settings import ConfigError
+
+    plain = Campaigns(Settings.from_env({"REDIS_URL": redis_url, "OTPQ_SEND_RATE": "0"}))
+    try:
+        report = plain.start(rows(2, 1), brand_name=BRAND, source=SOURCE)
+        masked = io.StringIO()
+        assert plain.export(report.campaign_id, masked) == 2
+        assert "+1********01" in masked.getvalue() and number(1) not in masked.getvalue()
+        with pytest.raises(ConfigError, match="masked numbers only"):
+            plain.export(report.campaign_id, io.StringIO(), unmasked=True)
+    finally:
+        plain.close()
 
 
 def test_ledger_settles_once_and_counts_each_numbers_first_valid_answer(

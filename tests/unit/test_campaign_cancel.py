@@ -13,7 +13,7 @@ from otpq_core.settings import Settings
 from producer import cli
 from producer.campaign import Campaigns
 from producer.campaign.report import cancel_bound
-from worker.claims import CALL_MARGIN, SendClaims
+from worker.claims import CALL_MARGIN, JobClaims
 
 ENV = {"OTPQ_SEND_RATE": "0", "OTPQ_CONNECT_TIMEOUT": "1", "OTPQ_READ_TIMEOUT": "1"}
 
@@ -37,7 +37,7 @@ def start(campaigns: Campaigns, name: str) -> str:
 
 def test_the_bound_is_how_long_a_live_worker_holds_a_claim(campaigns: Campaigns) -> None:
     settings = campaigns.settings
-    assert cancel_bound(settings) == SendClaims.from_settings(campaigns.redis, settings).hold
+    assert cancel_bound(settings) == JobClaims.from_settings(campaigns.redis, settings).hold
     assert cancel_bound(Settings.from_env({})) == 2.0 + 5.0 + CALL_MARGIN
 
 

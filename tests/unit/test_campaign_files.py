@@ -10,18 +10,22 @@ from pathlib import Path
 
 import pytest
 
+from otpq_core.sealing import generate_key
 from otpq_core.settings import Settings
 from producer import cli
 from producer.campaign import Campaigns
 from producer.campaign.rows import MAX_LINE, BadFile, read_csv
 
+#: The deployment's key: the campaign's numbers rest sealed under it.
+OTP_KEY = generate_key()
 BRAND, SOURCE = "ExampleCorp", "FilesIT"
 NUMBER = "+14255550199"
 
 
 @pytest.fixture
 def campaigns(redis_url: str) -> Iterator[Campaigns]:
-    c = Campaigns(Settings.from_env({"REDIS_URL": redis_url, "OTPQ_SEND_RATE": "0"}))
+    env = {"REDIS_URL": redis_url, "OTPQ_SEND_RATE": "0", "OTPQ_OTP_KEYS": OTP_KEY}
+    c = Campaigns(Settings.from_env(env))
     yield c
     c.close()
 
@@ -61,6 +65,7 @@ def test_an_unmasked_export_into_an_existing_file_is_private(
     out.chmod(0o644)
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("OTPQ_SEND_RATE", "0")
+    monkeypatch.setenv("OTPQ_OTP_KEYS", OTP_KEY)
     argv = ["campaign", "export", report.campaign_id, str(out), "--unmasked"]
     assert cli.main(argv) == 0
     assert NUMBER in out.read_text()

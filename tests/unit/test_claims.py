@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from otpq_core.settings import Settings
-from worker.claims import PREFIX, Claim, SendClaims
+from worker.claims import PREFIX, Claim, JobClaims
 
 
 @pytest.fixture
@@ -19,19 +19,19 @@ def r() -> fakeredis.FakeRedis:
 
 
 def test_first_claim_wins_and_a_finished_job_replays(r: fakeredis.FakeRedis) -> None:
-    claims = SendClaims(r, ttl=60)
+    claims = JobClaims(r, ttl=60)
     assert claims.claim("job") == Claim(won=True)
     claims.complete("job", {"result": {"message_id": "m"}})
     assert claims.claim("job") == Claim(won=False, outcome={"result": {"message_id": "m"}})
 
 
 def test_claim_of_a_dead_holder_is_in_flight_without_outcome(r: fakeredis.FakeRedis) -> None:
-    SendClaims(r, ttl=60).claim("job")
-    assert SendClaims(r, ttl=60, hold=0).claim("job") == Claim(won=False)
+    JobClaims(r, ttl=60).claim("job")
+    assert JobClaims(r, ttl=60, hold=0).claim("job") == Claim(won=False)
 
 
 def test_second_delivery_waits_for_a_live_holder(r: fakeredis.FakeRedis) -> None:
-    holder = SendClaims(r, ttl=60, hold=5)
+    holder = JobClaims(r, ttl=60, hold=5)
     assert holder.claim("job").won
     timer = threading.Timer(0.3, holder.complete, ("job", {"result": {"ok": True}}))
     timer.start()
@@ -42,13 +42,13 @@ def test_second_delivery_waits_for_a_live_holder(r: fakeredis.FakeRedis) -> None
 
 
 def test_young_claim_that_never_finishes_ends_in_flight(r: fakeredis.FakeRedis) -> None:
-    claims = SendClaims(r, ttl=60, hold=0.3)
+    claims = JobClaims(r, ttl=60, hold=0.3)
     assert claims.claim("job").won
     assert claims.claim("job") == Claim(won=False)
 
 
 def test_released_claim_can_be_won_again(r: fakeredis.FakeRedis) -> None:
-    claims = SendClaims(r, ttl=60)
+    claims = JobClaims(r, ttl=60)
     claims.claim("job")
     claims.release("job")
     assert claims.claim("job").won
@@ -58,7 +58,7 @@ def test_claim_outlives_every_redelivery_even_with_a_short_result_ttl(
     r: fakeredis.FakeRedis,
 ) -> None:
     settings = Settings.from_env({"OTPQ_RESULT_TTL": "60"})
-    claims = SendClaims.from_settings(r, settings)
+    claims = JobClaims.from_settings(r, settings)
     assert claims.ttl >= settings.bulk_deadline + settings.visibility_timeout
     assert claims.hold > settings.connect_timeout + settings.read_timeout
     claims.claim("job")
@@ -90,7 +90,7 @@ def failing_writes(r: fakeredis.FakeRedis, failures: int | None) -> list[int]:
 
 
 def test_outcome_is_recorded_through_a_short_redis_outage(r: fakeredis.FakeRedis) -> None:
-    claims = SendClaims(r, ttl=60, hold=5)
+    claims = JobClaims(r, ttl=60, hold=5)
     claims.claim("job")
     failed = failing_writes(r, 2)
     claims.complete("job", {"result": {"ok": True}})
@@ -99,14 +99,14 @@ def test_outcome_is_recorded_through_a_short_redis_outage(r: fakeredis.FakeRedis
 
 
 def test_a_long_outage_still_raises(r: fakeredis.FakeRedis) -> None:
-    claims = SendClaims(r, ttl=60, hold=0)
+    claims = JobClaims(r, ttl=60, hold=0)
     failing_writes(r, None)
     with pytest.raises(redis.ConnectionError):
         claims.complete("job", {"result": {}})
 
 
 def test_completion_carries_bookkeeping_in_the_same_round_trip(r: fakeredis.FakeRedis) -> None:
-    claims = SendClaims(r, ttl=60)
+    claims = JobClaims(r, ttl=60)
     claims.claim("job")
     claims.complete("job", {"result": {"ok": True}}, also=lambda pipe: pipe.incr("sends"))
     assert claims.claim("job").outcome == {"result": {"ok": True}}
@@ -117,7 +117,7 @@ def test_failed_bookkeeping_is_logged_and_the_outcome_stands(
     r: fakeredis.FakeRedis, caplog: pytest.LogCaptureFixture
 ) -> None:
     r.set("not-a-hash", "x")
-    claims = SendClaims(r, ttl=60)
+    claims = JobClaims(r, ttl=60)
     claims.claim("job")
     claims.complete(
         "job", {"result": {"ok": True}}, also=lambda pipe: pipe.hincrby("not-a-hash", "n", 1)
@@ -127,7 +127,7 @@ def test_failed_bookkeeping_is_logged_and_the_outcome_stands(
 
 
 def test_a_finished_outcome_is_read_without_claiming(r: fakeredis.FakeRedis) -> None:
-    claims = SendClaims(r, ttl=60)
+    claims = JobClaims(r, ttl=60)
     assert claims.finished("job") is None
     claims.claim("job")
     assert claims.finished("job") is None  # in flight is not finished
@@ -138,8 +138,8 @@ def test_a_finished_outcome_is_read_without_claiming(r: fakeredis.FakeRedis) -> 
 def test_a_verify_takes_over_a_dead_holders_claim_and_replays_a_finished_one(
     r: fakeredis.FakeRedis,
 ) -> None:
-    SendClaims(r, ttl=60).claim("job")
-    claims = SendClaims(r, ttl=60, hold=0)
+    JobClaims(r, ttl=60).claim("job")
+    claims = JobClaims(r, ttl=60, hold=0)
     assert claims.claim_verify("job") == Claim(won=True)
     assert r.get(PREFIX + "job") == b"inflight"
     claims.complete("job", {"result": {"valid": True}})

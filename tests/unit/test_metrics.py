@@ -1,4 +1,4 @@
-"""worker.metrics: the label sets, the signal wiring, the botocore hook, the endpoint —
+"""worker.metrics: the label sets, the endings (worker/ending.py), the botocore hook, the endpoint —
 and that no phone number or OTP can become a label value."""
 
 from __future__ import annotations
@@ -13,24 +13,24 @@ import fakeredis
 import pytest
 from botocore.config import Config
 from botocore.stub import Stubber
-from celery import signals
-from celery.exceptions import Retry
 from hypothesis import given
 from hypothesis import strategies as st
 
 from otpq_core.outcomes import (
     DestinationLimited,
+    DestinationLocked,
     GaveUp,
     InvalidRequest,
     JobExpired,
     PinpointRejected,
+    RetryCause,
     Retrying,
     Uncertain,
 )
 from otpq_core.settings import ConfigError, Settings
 from otpq_local.redis_server import free_port
 from producer.requests import VerifyRequest
-from worker import metrics
+from worker import ending, metrics, tasks
 from worker.gateways import PinpointGateway, Transient
 
 DEST = "+14255550142"
@@ -50,15 +50,9 @@ def all_label_values() -> set[str]:
     }
 
 
-class FakeTask:
-    """A signal sender: Celery needs it hashable, and reads `name` and `request`."""
-
-    def __init__(self, name: str, routing_key: str | None = "otp.interactive") -> None:
-        self.name = name
-        self.request = SimpleNamespace(delivery_info={"routing_key": routing_key})
-
-
-task = FakeTask
+#: The runtime an ending gets: these endings touch neither Redis nor a gateway, and
+#: which endings refund is tests/unit/test_refunds.py's.
+RT: Any = SimpleNamespace(abuse=SimpleNamespace(refund=lambda *args, **kwargs: None))
 
 
 @pytest.mark.parametrize(
@@ -84,9 +78,22 @@ def test_failure_reason_is_the_outcome_table_word(error: Exception, reason: str)
         (Retrying("TooManyRequestsException: Rate exceeded"), "TooManyRequestsException"),
         (Retrying("THROTTLED: carrier"), "THROTTLED"),
         (Retrying("ConnectTimeoutError: Connect timeout on endpoint URL"), "ConnectTimeoutError"),
-        # tasks.py wraps a Retrying in a Retrying: "retrying: retrying: waiting for capacity"
-        (Retrying(str(Retrying("waiting for capacity"))), "capacity"),
-        (Retrying(str(Retrying("rate limiter unavailable"))), "limiter_unavailable"),
+        # The policies' own causes are labels as they are, whatever the text says.
+        (Retrying.because(RetryCause.CAPACITY), "capacity"),
+        (Retrying.because(RetryCause.LIMITER_UNAVAILABLE), "limiter_unavailable"),
+        (Retrying.because(RetryCause.ABUSE_UNAVAILABLE), "abuse_unavailable"),
+        (Retrying.because(RetryCause.CODE_ORIGIN_UNAVAILABLE), "code_origin_unavailable"),
+        (Retrying.because(RetryCause.HANDED_OFF), "handed_off"),
+        (Retrying.because(RetryCause.CLAIM_CHANGED), "claim_changed"),
+        # A backend cause is labelled by the backend's code, if it is a code word.
+        (
+            Retrying.because(RetryCause.THROTTLED, "THROTTLED: x", code="THROTTLED"),
+            "THROTTLED",
+        ),
+        (
+            Retrying.because(RetryCause.BACKEND_TRANSIENT, f"{DEST}: x", code=DEST),
+            "backend_transient",
+        ),
         (Retrying(f"{DEST}: something"), "other"),
         (Retrying(f"{OTP}: something"), "other"),
         (Retrying("Bad-Code!: x"), "other"),
@@ -109,19 +116,23 @@ def test_labels_outside_their_sets_are_not_passed_through() -> None:
     ]  # fmt: skip
 
 
-def test_signals_record_jobs_with_task_lane_outcome_reason() -> None:
+def job(task: str, lane: str = "otp.interactive") -> ending.Job:
+    return ending.Job(task, "t", lane)
+
+
+def test_endings_record_jobs_with_task_lane_outcome_reason() -> None:
     labels = {"task": "otp.send", "lane": "otp.bulk"}
     ok = value("otpq_jobs_total", **labels, outcome="succeeded", reason="none")
     rejected = value("otpq_jobs_total", **labels, outcome="failed", reason="rejected")
     retried = value("otpq_retries_total", task="otp.send", reason="TooManyRequestsException")
 
-    send = task("otp.send", "otp.bulk")
-    signals.task_success.send(sender=send, result={"message_id": "m-1"})
-    signals.task_failure.send(
-        sender=send, task_id="t", exception=PinpointRejected("OPT_OUT: x"), args=(), kwargs={}
+    send = job("otp.send", "otp.bulk")
+    ending.succeeded(RT, send, {"message_id": "m-1"})
+    ending.failed(RT, send, PinpointRejected("OPT_OUT: x"))
+    why = Retrying.because(
+        RetryCause.THROTTLED, "TooManyRequestsException: slow", code="TooManyRequestsException"
     )
-    why = Retry(exc=Retrying("TooManyRequestsException: slow down"), when=1.0)
-    signals.task_retry.send(sender=send, request=send.request, reason=why, einfo=None)
+    ending.retried(send, why)
 
     assert value("otpq_jobs_total", **labels, outcome="succeeded", reason="none") == ok + 1
     assert value("otpq_jobs_total", **labels, outcome="failed", reason="rejected") == rejected + 1
@@ -131,22 +142,34 @@ def test_signals_record_jobs_with_task_lane_outcome_reason() -> None:
     )
 
 
+def test_a_task_ending_reaches_the_metrics_through_its_hooks() -> None:
+    """Celery calls OtpTask's hooks with the request current: the lane is its routing key."""
+    labels = {"task": "otp.verify", "lane": "otp.interactive"}
+    before = value("otpq_jobs_total", **labels, outcome="failed", reason="locked")
+    tasks.verify.push_request(id="t", delivery_info={"routing_key": "otp.interactive"})
+    try:
+        tasks.verify.on_failure(DestinationLocked("x"), "t", (), {}, None)
+    finally:
+        tasks.verify.pop_request()
+    assert value("otpq_jobs_total", **labels, outcome="failed", reason="locked") == before + 1
+
+
 def test_verify_results_count_valid_and_invalid() -> None:
     valid, invalid = (
         value("otpq_verifications_total", valid="true"),
         value("otpq_verifications_total", valid="false"),
     )
-    verify = task("otp.verify")
-    signals.task_success.send(sender=verify, result={"valid": True})
-    signals.task_success.send(sender=verify, result={"valid": False})
+    verify = job("otp.verify")
+    ending.succeeded(RT, verify, {"valid": True})
+    ending.succeeded(RT, verify, {"valid": False})
     assert value("otpq_verifications_total", valid="true") == valid + 1
     assert value("otpq_verifications_total", valid="false") == invalid + 1
 
 
 def test_foreign_tasks_are_not_recorded() -> None:
     before = {f.name: len(f.samples) for f in metrics.REGISTRY.collect()}
-    signals.task_success.send(sender=task("proj.add"), result=3)
-    signals.task_failure.send(sender=task("proj.add"), task_id="t", exception=ValueError())
+    ending.succeeded(RT, job("proj.add"), 3)
+    ending.failed(RT, job("proj.add"), ValueError())
     assert {f.name: len(f.samples) for f in metrics.REGISTRY.collect()} == before
     assert "proj.add" not in all_label_values()
 

@@ -1,4 +1,5 @@
-"""Which failures give a job's abuse slot back (OtpTask.on_failure), on fakeredis."""
+"""Which failures give a job's abuse slot back (worker/abuse.py `refund`, called by
+worker/ending.py from OtpTask.on_failure), on fakeredis."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ import pytest
 from otpq_core.outcomes import Uncertain
 from otpq_core.settings import Settings
 from worker import sending
-from worker.claims import PREFIX, SendClaims
+from worker.claims import PREFIX, JobClaims
 from worker.gateways import Delivery
 from worker.runtime import Runtime
 
@@ -66,7 +66,7 @@ def test_a_finished_send_replays_without_a_token_or_a_call() -> None:
 
 def test_an_in_flight_claim_of_a_dead_holder_ends_uncertain() -> None:
     rt, gateway, r = runtime()
-    rt.__dict__["claims"] = SendClaims(r, ttl=60, hold=0)
+    rt.__dict__["claims"] = JobClaims(r, ttl=60, hold=0)
     r.set(PREFIX + "job", b"inflight", ex=60)
     with pytest.raises(Uncertain):
         sending.send(rt, attempt(), (), KWARGS)

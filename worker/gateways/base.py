@@ -24,6 +24,7 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
+from otpq_core.aws import aws_region
 from otpq_core.redaction import redact_text
 from otpq_core.settings import BACKENDS, Settings
 from worker import metrics
@@ -31,11 +32,16 @@ from worker import metrics
 if TYPE_CHECKING:
     from producer.requests import SendRequest, VerifyRequest
 
-#: Region used when neither AWS_REGION nor AWS_DEFAULT_REGION is set.
-FALLBACK_REGION = "us-east-1"
 #: Error codes and delivery statuses that mean "too fast": they slow the fleet down
 #: and cost no attempt.
 THROTTLED_CODES = frozenset({"TooManyRequestsException", "ThrottlingException", "THROTTLED"})
+
+
+def origination_for(request: SendRequest, default: str | None) -> str | None:
+    """The number or sender id a send goes out from: the request's own, else the
+    configured one (OTPQ_ORIGINATION_IDENTITY). The one place this default is resolved:
+    the gateways send from it, and the throttle's per-origination bucket is keyed by it."""
+    return request.origination_identity or default
 
 
 class GatewayError(Exception):
@@ -105,7 +111,7 @@ def client_config(settings: Settings, pool_size: int) -> Config:
 def boto_client(service: str, settings: Settings, pool_size: int) -> Any:
     """A boto3 client for `service`, timed by otpq's metrics. botocore reads
     AWS_ENDPOINT_URL_<SERVICE> and the credential chain itself."""
-    region = settings.region or FALLBACK_REGION
+    region = aws_region(settings.region)
     client = boto3.session.Session().client(
         service, region_name=region, config=client_config(settings, pool_size)
     )

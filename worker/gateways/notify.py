@@ -35,6 +35,7 @@ from worker.gateways.base import (
     boto_client,
     call,
     error_parts,
+    origination_for,
 )
 
 #: otpq's channel names → Notify's.
@@ -80,7 +81,7 @@ class NotifyGateway:
         )
 
     def send_params(self, request: SendRequest) -> dict[str, Any]:
-        origination = request.origination_identity or self.origination_identity
+        origination = origination_for(request, self.origination_identity)
         if not origination:
             raise Permanent(
                 "Misconfigured",

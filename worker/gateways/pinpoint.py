@@ -21,6 +21,7 @@ from worker.gateways.base import (
     boto_client,
     call,
     error_parts,
+    origination_for,
 )
 
 SUCCESSFUL = "SUCCESSFUL"
@@ -60,7 +61,7 @@ class PinpointGateway:
             "DestinationIdentity": request.destination,
             "ReferenceId": request.ref_id,
         }
-        origination = request.origination_identity or self.origination_identity
+        origination = origination_for(request, self.origination_identity)
         if origination:
             params["OriginationIdentity"] = origination
         if request.entity_id:

@@ -8,9 +8,9 @@ keeps its one slot) and a slot is refunded exactly (ZREM of that job).
 
 A dozen members per destination at most: exact counts cost less than approximations.
 
-The resend cooldown (the first job to send a destination a code for a reference wins,
-producer/guards.py) is checked first in the same script: admitting a send is one round
-trip, not three.
+The resend cooldown (the first job to send a destination a code for a reference wins:
+otpq_core/cooldown.py, the rule the producer applies too) is checked first in the same
+script: admitting a send is one round trip, not three.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import redis
 
+from otpq_core.cooldown import FIRST_WINS_LUA, ttl_ms
 from worker.autopipe import AutoPipeline
 
 #: KEYS[1] the set, KEYS[2] a resend-cooldown key; ARGV: job id, now, the cooldown in
@@ -29,17 +30,15 @@ from worker.autopipe import AutoPipeline
 #: Returns {1} when admitted, {2, holder} when another job holds the cooldown,
 #: {3, retry_after} when the backoff says not yet, else {0, limit, window, retry_after}
 #: as strings (a Lua number returned to Redis would be truncated to an integer).
-SOURCE = r"""
+SOURCE = (
+    FIRST_WINS_LUA
+    + r"""
 local key, member, now = KEYS[1], ARGV[1], tonumber(ARGV[2])
 local cooldown = tonumber(ARGV[3])
 if cooldown > 0 then
-  -- first wins (producer/guards.py first_wins, in the same round trip)
-  local holder = redis.call('GET', KEYS[2])
-  if not holder then
-    redis.call('SET', KEYS[2], member, 'PX', cooldown)
-  elseif holder ~= member then
-    return {2, holder}
-  end
+  -- first wins (otpq_core/cooldown.py, the producer's rule, in the same round trip)
+  local holder = first_wins(KEYS[2], member, cooldown)
+  if holder then return {2, holder} end
 end
 if #ARGV < 8 then return {1} end
 local longest = tonumber(ARGV[#ARGV])
@@ -73,6 +72,7 @@ redis.call('ZADD', key, now, member)
 redis.call('EXPIRE', key, math.ceil(longest) + 1)
 return {1}
 """
+)
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ class SlidingWindows:
         # Without a cooldown the script never reads KEYS[2]; it is named all the same.
         cooldown_key, cooldown_ms = key + ":no-cooldown", 0
         if cooldown is not None:
-            cooldown_key, cooldown_ms = cooldown[0], max(1, int(cooldown[1] * 1000))
+            cooldown_key, cooldown_ms = cooldown[0], ttl_ms(cooldown[1])
         if not budgets and not cooldown_ms:
             return Verdict(True)
         ordered = sorted(budgets, key=lambda b: b[1])
