@@ -1,0 +1,1 @@
+"""The examples/ apps against a real worker and the sandbox."""
