@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -28,3 +28,20 @@ def wait_until(predicate: Callable[[], T], timeout: float = 30, what: str = "the
         if time.monotonic() >= deadline:
             raise AssertionError(f"{what} not reached within {timeout}s (last: {value!r})")
         time.sleep(POLL_INTERVAL)
+
+
+class RedisClock:
+    """fakeredis' clock, moved by the test: keys expire when it says, not in real time.
+    Only fakeredis reads it; everything else still reads the real `time`."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def time(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)

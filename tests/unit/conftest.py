@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import fakeredis
+import fakeredis._socket._base
 import pytest
 import redis
+
+from tests.helpers import RedisClock
 
 
 @pytest.fixture(params=["redis", "fakeredis"])
@@ -23,3 +26,13 @@ def scripting_redis(request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
     conn.flushall()
     yield conn
     conn.close()
+
+
+@pytest.fixture
+def redis_clock(monkeypatch: pytest.MonkeyPatch) -> RedisClock:
+    """Every fakeredis command stamps its database with `time.time()` of its socket
+    module, and expiry is judged by that stamp: replacing that one name gives the test
+    the clock (fakeredis 2.x)."""
+    clock = RedisClock()
+    monkeypatch.setattr(fakeredis._socket._base, "time", clock)
+    return clock
