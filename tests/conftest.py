@@ -9,6 +9,7 @@ import pytest
 
 from otpq_local.redis_server import RedisServer
 from sandbox import PinpointSandbox, SandboxControl
+from tests.helpers import Workers
 
 #: The application id every test stack's sandbox knows.
 APP_ID = "otpq-test"
@@ -49,3 +50,20 @@ def pinpoint(sandbox: PinpointSandbox) -> SandboxControl:
     """The sandbox's control API, reset for each test."""
     sandbox.control.reset()
     return sandbox.control
+
+
+@pytest.fixture
+def start_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workers]:
+    """`start_worker(env, name, **options)`: a ready worker, stopped after the test."""
+    workers = Workers(tmp_path_factory)
+    yield workers
+    workers.stop_all()
+
+
+@pytest.fixture(scope="module")
+def start_module_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workers]:
+    """`start_module_worker(env, name, **options)`: a ready worker, stopped after the
+    module (module-scoped fixtures build theirs with this)."""
+    workers = Workers(tmp_path_factory)
+    yield workers
+    workers.stop_all()

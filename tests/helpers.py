@@ -1,14 +1,20 @@
-"""The one way a test waits for state: poll a condition until it holds, with a bound.
+"""What tests share: the one way to wait for state, fakeredis' clock, starting workers.
 
 Tests never sleep a guessed time for state to settle (a guess is either slow or flaky
-under load); they name the condition and wait for it, and a timeout fails with `what`.
+under load); they name the condition and wait for it (`wait_until`), and a timeout fails
+with what was awaited. Expiry in fakeredis follows `RedisClock`, not the wall clock.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
+
+import pytest
+
+from otpq_local.worker_process import WorkerProcess
 
 T = TypeVar("T")
 
@@ -45,3 +51,35 @@ class RedisClock:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(time, name)
+
+
+class Workers:
+    """Starts Celery workers as processes, each logging into a fresh temporary directory
+    of the run (never a stray file in /tmp), and stops every one it started when its
+    fixture's scope ends, however the test ended."""
+
+    def __init__(self, tmp: pytest.TempPathFactory) -> None:
+        self._tmp = tmp
+        self._started: list[WorkerProcess] = []
+
+    def __call__(self, env: Mapping[str, str], name: str = "it", **options: Any) -> WorkerProcess:
+        """A worker on `env`, ready; `options` go to WorkerProcess (queues, concurrency)."""
+        log = self._tmp.mktemp(f"worker-{name}") / "worker.log"
+        process = WorkerProcess(env, name=name, log_path=log, **options)
+        self._started.append(process)
+        return process.start()
+
+    @contextlib.contextmanager
+    def running(
+        self, env: Mapping[str, str], name: str = "it", **options: Any
+    ) -> Iterator[WorkerProcess]:
+        """A worker for the `with` block only (a fleet restarted mid-test)."""
+        process = self(env, name, **options)
+        try:
+            yield process
+        finally:
+            process.stop()
+
+    def stop_all(self) -> None:
+        for process in reversed(self._started):
+            process.stop()

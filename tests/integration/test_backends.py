@@ -15,6 +15,7 @@ from otpq_local.redis_server import RedisServer
 from otpq_local.worker_process import WorkerProcess
 from producer.client import OtpClient
 from sandbox import PinpointSandbox, SandboxControl
+from tests.helpers import Workers
 from tests.integration.conftest import worker_env
 
 pytestmark = pytest.mark.integration
@@ -38,12 +39,10 @@ def backend_worker(
     backend: str,
     redis_server: RedisServer,
     sandbox: PinpointSandbox,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[WorkerProcess]:
+    start_module_worker: Workers,
+) -> WorkerProcess:
     env = worker_env(redis_server, sandbox, OTPQ_BACKEND=backend)
-    log = tmp_path_factory.mktemp(f"worker-{backend}") / "worker.log"
-    with WorkerProcess(env, name=f"it-{backend}", log_path=log) as process:
-        yield process
+    return start_module_worker(env, f"it-{backend}")
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ plus the rows cancel reported still at AWS."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,18 +19,12 @@ from otpq_local.redis_server import RedisServer
 from otpq_local.worker_process import WorkerProcess
 from producer.campaign import Campaigns
 from sandbox import PinpointSandbox, SandboxControl
+from tests.helpers import wait_until
 from tests.integration.conftest import wait_campaign_done, worker_env
 
 pytestmark = pytest.mark.integration
 
 ROWS = 300
-
-
-def wait_for(condition, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -61,7 +54,7 @@ def test_no_row_is_sent_after_cancel_returns(
             rows, brand_name="ExampleCorp", source="CancelIT", name=f"cancel-{batch_size}",
             batch_size=batch_size,
         )  # fmt: skip
-        wait_for(lambda: len(pinpoint.outbox()) >= 10)
+        wait_until(lambda: len(pinpoint.outbox()) >= 10, what="the first 10 sends")
         cancelled = campaigns.cancel(report.campaign_id)
         at_return = len(pinpoint.outbox())
         status = wait_campaign_done(campaigns, report.campaign_id)

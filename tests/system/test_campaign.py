@@ -24,7 +24,7 @@ from otpq_local.worker_process import WorkerProcess
 from producer.campaign import Campaigns
 from producer.client import OtpClient
 from sandbox import PinpointSandbox, SandboxControl
-from tests.helpers import wait_until
+from tests.helpers import Workers, wait_until
 from tests.integration.conftest import wait_campaign_done, worker_env
 
 pytestmark = pytest.mark.system
@@ -48,9 +48,8 @@ def env(redis_server: RedisServer, sandbox: PinpointSandbox) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def worker(env: dict[str, str]) -> Iterator[WorkerProcess]:
-    with WorkerProcess(env, name="campaign-sys") as process:
-        yield process
+def worker(env: dict[str, str], start_module_worker: Workers) -> WorkerProcess:
+    return start_module_worker(env, "campaign-sys")
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 import redis
@@ -73,7 +74,7 @@ def wait_restored(server: RedisServer, timeout: float) -> float:
 
 
 def test_sigkill_mid_load_loses_no_job_and_sends_none_twice(
-    sandbox: PinpointSandbox, pinpoint: SandboxControl
+    sandbox: PinpointSandbox, pinpoint: SandboxControl, tmp_path: Path
 ) -> None:
     # Latency keeps many sends in flight; random 500s put retries in ETA; the fleet
     # rate puts jobs to wait for capacity. All three kinds are held at the kill.
@@ -91,8 +92,8 @@ def test_sigkill_mid_load_loses_no_job_and_sends_none_twice(
             **FAST_RECOVERY,
         )
         client = OtpClient(Settings.from_env(env))
-        first = WorkerProcess(env, name="crash-first").start()
-        second = WorkerProcess(env, name="crash-second")
+        first = WorkerProcess(env, name="crash-first", log_path=tmp_path / "first.log").start()
+        second = WorkerProcess(env, name="crash-second", log_path=tmp_path / "second.log")
         try:
             jobs = enqueue(client, destinations(JOBS))
             wait_for_sends(pinpoint, JOBS // 5)
