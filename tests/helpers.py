@@ -22,18 +22,31 @@ T = TypeVar("T")
 POLL_INTERVAL = 0.05
 
 
-def wait_until(predicate: Callable[[], T], timeout: float = 30, what: str = "the condition") -> T:
+def wait_until(
+    predicate: Callable[[], T | None],
+    timeout: float = 30,
+    what: str = "the condition",
+    *,
+    ignoring: tuple[type[BaseException], ...] = (),
+    interval: float = POLL_INTERVAL,
+) -> T:
     """The first truthy value `predicate` returns; AssertionError naming `what` (and the
-    last value seen) if none within `timeout` seconds. An exception from `predicate` ends
-    the wait at once: a test that expects one should catch it in the predicate."""
+    last value seen) if none within `timeout` seconds. Exceptions of the `ignoring`
+    types count as "not yet" (a server still starting, a failover under way); any other
+    ends the wait at once."""
     deadline = time.monotonic() + timeout
     while True:
-        value = predicate()
-        if value:
-            return value
+        value: Any
+        try:
+            value = predicate()
+        except ignoring as exc:
+            value = exc
+        else:
+            if value:
+                return value
         if time.monotonic() >= deadline:
             raise AssertionError(f"{what} not reached within {timeout}s (last: {value!r})")
-        time.sleep(POLL_INTERVAL)
+        time.sleep(interval)
 
 
 class RedisClock:

@@ -40,9 +40,11 @@ def backend_worker(
     redis_server: RedisServer,
     sandbox: PinpointSandbox,
     start_module_worker: Workers,
-) -> WorkerProcess:
+) -> Iterator[WorkerProcess]:
     env = worker_env(redis_server, sandbox, OTPQ_BACKEND=backend)
-    return start_module_worker(env, f"it-{backend}")
+    # Stopped when `backend` changes, not at the module's end: one backend at a time.
+    with start_module_worker.running(env, f"it-{backend}") as process:
+        yield process
 
 
 @pytest.fixture

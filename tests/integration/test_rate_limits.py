@@ -68,10 +68,12 @@ def test_two_workers_share_one_budget(stack, pinpoint: SandboxControl) -> None: 
     states = [client.wait(job, timeout=60) for job in jobs]
     assert [s.state for s in states] == ["succeeded"] * 50
     sends = pinpoint.stats()["operations"]["SendOTPMessage"]
+    # The sandbox's quota equals the fleet's rate: a 429 means the two workers together
+    # went over it. How close to the rate they ran, and their busiest second, are
+    # figures of bench/rate_limits.py (timings do not belong in tests).
     assert sends["by_status"].get("429", 0) == 0, sends["by_status"]
-    assert sends["max_per_second"] <= rate + rate  # R + burst
-    hosts = {w.name for w in running}
-    assert len(hosts) == 2
+    assert sends["received"] == 50  # one call per job: nothing retried, nothing twice
+    assert len({w.name for w in running}) == 2 and all(w.running() for w in running)
     client.close()
 
 

@@ -21,6 +21,7 @@ from otpq_local.redis_server import RedisServer
 from otpq_local.worker_process import WorkerProcess
 from producer.client import OtpClient
 from sandbox import PinpointSandbox, SandboxControl
+from tests.helpers import wait_until
 from tests.integration.conftest import worker_env
 from tests.system.resilience import (
     FAST_RECOVERY,
@@ -48,11 +49,8 @@ def held_by_dead_worker(server: RedisServer) -> dict[str, bool]:
 
 def wait_drained(server: RedisServer, queue: str, timeout: float = 60) -> None:
     client = redis.Redis.from_url(server.url)
-    deadline = time.monotonic() + timeout
     try:
-        while client.llen(queue):
-            assert time.monotonic() < deadline, f"{queue} never drained"
-            time.sleep(0.02)
+        wait_until(lambda: not client.llen(queue), timeout, f"{queue} drained")
     finally:
         client.close()
 
@@ -62,12 +60,13 @@ def wait_restored(server: RedisServer, timeout: float) -> float:
     a queue: the real redelivery delay. kombu scores each delivery (a delivery tag)
     with wall-clock time; a restored message is delivered again under a new tag."""
     client = redis.Redis.from_url(server.url)
-    start = time.monotonic()
     try:
         held = dict(client.zrange("unacked_index", 0, -1, withscores=True))
-        while any(client.zscore("unacked_index", tag) is not None for tag in held):
-            assert time.monotonic() - start < timeout, "held jobs never went back to a queue"
-            time.sleep(0.05)
+        wait_until(
+            lambda: all(client.zscore("unacked_index", tag) is None for tag in held),
+            timeout,
+            "every held job back in a queue",
+        )
     finally:
         client.close()
     return time.time() - max(held.values())
