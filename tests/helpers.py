@@ -10,13 +10,26 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
+import phonenumbers
 import pytest
 
 from otpq_local.worker_process import WorkerProcess
 
 T = TypeVar("T")
+
+#: The repository's root, wherever the test module that asks sits below tests/.
+ROOT = Path(__file__).resolve().parents[1]
+#: One valid mobile number of every region phonenumbers knows, in E.164.
+EXAMPLE_NUMBERS = sorted(
+    phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS)
+    if (
+        example := phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+    )
+)
 
 #: Seconds between two looks: short enough not to slow a test, long enough to stay cheap.
 POLL_INTERVAL = 0.05
