@@ -3,5 +3,5 @@
 Settings, the wire contract (task names, lanes, headers), Redis key names and the keyed
 hasher, canonical phone numbers, outcomes, redaction, sealing, the Celery config and
 the status read. Imports celery, kombu, redis, phonenumbers and cryptography; never
-`producer`, `worker` or boto3 (tests/unit/test_architecture.py).
+`producer`, `worker` or boto3 (tests/unit/project/test_architecture.py).
 """

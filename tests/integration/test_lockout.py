@@ -18,7 +18,7 @@ from tests.integration.conftest import worker_env
 pytestmark = pytest.mark.integration
 
 JOB = {"brand_name": "ExampleCorp", "source": "Lockout"}
-# No backoff here (it is a wait; tests/unit/test_budgets.py measures it with a clock)
+# No backoff here (it is a wait; tests/unit/worker/test_budgets.py measures it with a clock)
 # and no resend cooldown (the user's fresh code must not wait 30 s in a test).
 LIMITS = {
     "OTPQ_VERIFY_FAILURES": "3/3600",
