@@ -10,16 +10,14 @@ plus the rows cancel reported still at AWS."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from otpq_core.settings import Settings
 from otpq_local.redis_server import RedisServer
-from otpq_local.worker_process import WorkerProcess
 from producer.campaign import Campaigns
 from sandbox import PinpointSandbox, SandboxControl
-from tests.helpers import wait_until
+from tests.helpers import Workers, wait_until
 from tests.integration.conftest import wait_campaign_done, worker_env
 
 pytestmark = pytest.mark.integration
@@ -45,11 +43,11 @@ def test_no_row_is_sent_after_cancel_returns(
     campaigns: Campaigns,
     pinpoint: SandboxControl,
     batch_size: int,
-    tmp_path: Path,
+    start_worker: Workers,
 ) -> None:
     pinpoint.set_faults(latency_ms=300)
     rows = [{"destination": f"+1425557{i:04d}"} for i in range(ROWS)]
-    with WorkerProcess(env, name=f"cancel-{batch_size}", log_path=tmp_path / "worker.log"):
+    with start_worker.running(env, f"cancel-{batch_size}"):
         report = campaigns.start(
             rows, brand_name="ExampleCorp", source="CancelIT", name=f"cancel-{batch_size}",
             batch_size=batch_size,

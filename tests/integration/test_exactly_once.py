@@ -26,7 +26,7 @@ from otpq_local.worker_process import WorkerProcess
 from producer.campaign import Campaigns
 from producer.client import OtpClient
 from sandbox import PinpointSandbox, SandboxControl
-from tests.helpers import wait_until
+from tests.helpers import Workers, wait_until
 from tests.integration.conftest import wait_campaign_done, worker_env
 from worker.routing import declare_lane_bindings
 
@@ -245,12 +245,12 @@ def test_a_worker_removes_the_old_double_binding(
     sandbox: PinpointSandbox,
     client: OtpClient,
     pinpoint: SandboxControl,
-    tmp_path: Path,
+    start_worker: Workers,
 ) -> None:
     broker = redis.Redis.from_url(stale_redis)
     key = f"_kombu.binding.{INTERACTIVE}"
     env = worker_env(redis_server, sandbox)
-    with WorkerProcess(env, name="stale", log_path=tmp_path / "stale.log") as fresh:
+    with start_worker.running(env, "stale") as fresh:
         wait_until(
             lambda: f"{INTERACTIVE}{SEP}{SEP}{BULK}".encode() not in broker.smembers(key),
             what="the stale binding removed",
