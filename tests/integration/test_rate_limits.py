@@ -13,7 +13,7 @@ from otpq_local.redis_server import RedisServer
 from otpq_local.worker_process import WorkerProcess
 from producer.client import OtpClient
 from sandbox import PinpointSandbox, SandboxControl
-from tests.helpers import Workers
+from tests.helpers import Workers, wait_until
 from tests.integration.conftest import worker_env
 
 pytestmark = pytest.mark.integration
@@ -79,8 +79,10 @@ def test_expired_jobs_are_never_sent(stack, pinpoint: SandboxControl) -> None:  
     env, workers, running = stack
     client = OtpClient(Settings.from_env(env))
     late = client.send(numbers(1)[0], **JOB, deadline=0.2)
+    expires = time.time() + 0.2  # no earlier than the deadline the send just stamped
     fresh = client.send(numbers(1, start=1)[0], **JOB)
-    time.sleep(0.5)  # no worker yet: the first job's deadline passes in the queue
+    # No worker yet: the first job's deadline passes while it waits in the queue.
+    wait_until(lambda: time.time() > expires, what="the first job's deadline")
     running += start_workers(env, workers, ("c", ("otp.interactive",)))
     expired = client.wait(late, timeout=30)
     assert expired.state == "failed" and expired.reason == "expired", expired
