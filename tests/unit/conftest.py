@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import fakeredis
-import fakeredis._socket._base
 import pytest
 import redis
 
@@ -33,6 +32,8 @@ def redis_clock(monkeypatch: pytest.MonkeyPatch) -> RedisClock:
     """Every fakeredis command stamps its database with `time.time()` of its socket
     module, and expiry is judged by that stamp: replacing that one name gives the test
     the clock (fakeredis 2.x)."""
+    from fakeredis._socket import _base  # fakeredis' internals: only tests that ask
+
     clock = RedisClock()
-    monkeypatch.setattr(fakeredis._socket._base, "time", clock)
+    monkeypatch.setattr(_base, "time", clock)
     return clock
