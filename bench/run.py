@@ -20,6 +20,7 @@ HERE = Path(__file__).resolve().parent
 BENCHES: list[tuple[str, list[str], list[str]]] = [
     ("throughput.py", ["--jobs", "3000", "--concurrency", "128"], ["--jobs", "800"]),
     ("rate_limits.py", ["--rate", "40", "--seconds", "15"], ["--rate", "40", "--seconds", "6"]),
+    ("limiter_concurrency.py", ["--seconds", "10"], ["--seconds", "2"]),
     ("lanes.py", ["--backlog", "100000"], ["--backlog", "10000", "--probes", "20"]),
     ("campaign_enqueue.py", [], ["--rows", "20000", "--memory-rows", "100000"]),
     ("bulk_batch.py", [], ["--rows", "2000"]),

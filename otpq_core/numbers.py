@@ -59,7 +59,7 @@ def is_valid_number(number: phonenumbers.PhoneNumber) -> bool:
     each region sharing its country code, the main region first), then tests the type
     again for that region. A number valid for its code's main region is the common case
     (+1: US, +44: GB) and the answer is yes either way, so that one test is tried first
-    (tests/unit/test_requests.py checks the two agree)."""
+    (tests/unit/producer/test_requests.py checks the two agree)."""
     main = phonenumbers.region_code_for_country_code(number.country_code)
     return phonenumbers.is_valid_number_for_region(number, main) or (
         phonenumbers.is_valid_number(number)

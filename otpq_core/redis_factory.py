@@ -12,7 +12,7 @@ gauge, the asyncio client — gets its client here, so each honours the same set
   for the master on each new connection, so after a failover it follows the new one;
 - OTPQ_REDIS_TIMEOUT for connecting and for each reply, so no call hangs.
 
-tests/unit/test_redis_factory.py fails if a client is built anywhere else.
+tests/unit/otpq_core/test_redis_factory.py fails if a client is built anywhere else.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ Celery's protocol-2 headers and properties (`app.amqp.as_task_v2`, then the opti
 virtual channel's `basic_publish` for a direct lane (the anonymous exchange with the
 lane as routing key: `Channel._put`, an LPUSH to the lane's list, priority 0 having
 no suffix). Then one LPUSH is all either client does, on a blocking or an asyncio
-connection, and tests/unit/test_publish.py holds both to what Celery itself writes.
+connection, and tests/unit/producer/test_publish.py holds both to what Celery itself writes.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from otpq_local.redis_server import RedisServer
 from otpq_local.worker_process import WorkerProcess
 from producer.client import OtpClient
 from sandbox import PinpointSandbox, SandboxControl
+from tests.helpers import Workers
 from tests.integration.conftest import worker_env
 
 pytestmark = pytest.mark.integration
@@ -35,9 +36,10 @@ FRANCE = "+33612345678"
 
 
 @pytest.fixture(scope="module")
-def limited_worker(redis_server: RedisServer, sandbox: PinpointSandbox) -> Iterator[WorkerProcess]:
-    with WorkerProcess(worker_env(redis_server, sandbox, **LIMITS), name="abuse") as process:
-        yield process
+def limited_worker(
+    redis_server: RedisServer, sandbox: PinpointSandbox, start_module_worker: Workers
+) -> WorkerProcess:
+    return start_module_worker(worker_env(redis_server, sandbox, **LIMITS), "abuse")
 
 
 @pytest.fixture

@@ -3,15 +3,13 @@ through Pinpoint after the workers restart on Notify, while new sends go to Noti
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from otpq_core.settings import Settings
 from otpq_local.redis_server import RedisServer
-from otpq_local.worker_process import WorkerProcess
 from producer.client import OtpClient
 from sandbox import PinpointSandbox, SandboxControl
+from tests.helpers import Workers
 from tests.integration.conftest import worker_env
 
 pytestmark = pytest.mark.integration
@@ -35,20 +33,20 @@ def test_codes_sent_before_the_switch_verify_through_their_backend(
     redis_server: RedisServer,
     sandbox: PinpointSandbox,
     pinpoint: SandboxControl,
-    tmp_path: Path,
+    start_worker: Workers,
 ) -> None:
     before = worker_env(redis_server, sandbox, OTPQ_BACKEND="pinpoint")
     after = worker_env(redis_server, sandbox, OTPQ_BACKEND="notify")
     client = OtpClient(Settings.from_env(before))
     try:
-        with WorkerProcess(before, name="fleet-pinpoint", log_path=tmp_path / "a.log"):
+        with start_worker.running(before, "fleet-pinpoint"):
             assert client.wait(client.send(OLD, **JOB), timeout=30).state == "succeeded"
         old_code = pinpoint.wait_for_message(OLD, backend="pinpoint")["code"]
 
         # The fleet restarts with the new value; the producer's setting moves too.
         client.close()
         client = OtpClient(Settings.from_env(after))
-        with WorkerProcess(after, name="fleet-notify", log_path=tmp_path / "b.log"):
+        with start_worker.running(after, "fleet-notify"):
             assert verified(client, OLD, old_code) is True
             assert received(pinpoint, "VerifyOTPMessage") == 1
             assert received(pinpoint, "ValidateNotifyCodeVerification") == 0
@@ -72,7 +70,7 @@ def test_no_number_and_no_reference_digest_in_the_origin_keys(
     redis_server: RedisServer,
     sandbox: PinpointSandbox,
     pinpoint: SandboxControl,
-    tmp_path: Path,
+    start_worker: Workers,
 ) -> None:
     import redis
 
@@ -81,7 +79,7 @@ def test_no_number_and_no_reference_digest_in_the_origin_keys(
     env = worker_env(redis_server, sandbox, OTPQ_BACKEND="notify")
     client = OtpClient(Settings.from_env(env))
     try:
-        with WorkerProcess(env, name="origins", log_path=tmp_path / "w.log"):
+        with start_worker.running(env, "origins"):
             assert client.wait(client.send(OLD, **JOB), timeout=30).state == "succeeded"
     finally:
         client.close()

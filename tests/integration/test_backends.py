@@ -15,6 +15,7 @@ from otpq_local.redis_server import RedisServer
 from otpq_local.worker_process import WorkerProcess
 from producer.client import OtpClient
 from sandbox import PinpointSandbox, SandboxControl
+from tests.helpers import Workers
 from tests.integration.conftest import worker_env
 
 pytestmark = pytest.mark.integration
@@ -38,11 +39,11 @@ def backend_worker(
     backend: str,
     redis_server: RedisServer,
     sandbox: PinpointSandbox,
-    tmp_path_factory: pytest.TempPathFactory,
+    start_module_worker: Workers,
 ) -> Iterator[WorkerProcess]:
     env = worker_env(redis_server, sandbox, OTPQ_BACKEND=backend)
-    log = tmp_path_factory.mktemp(f"worker-{backend}") / "worker.log"
-    with WorkerProcess(env, name=f"it-{backend}", log_path=log) as process:
+    # Stopped when `backend` changes, not at the module's end: one backend at a time.
+    with start_module_worker.running(env, f"it-{backend}") as process:
         yield process
 
 

@@ -9,29 +9,20 @@ plus the rows cancel reported still at AWS."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from otpq_core.settings import Settings
 from otpq_local.redis_server import RedisServer
-from otpq_local.worker_process import WorkerProcess
 from producer.campaign import Campaigns
 from sandbox import PinpointSandbox, SandboxControl
+from tests.helpers import Workers, wait_until
 from tests.integration.conftest import wait_campaign_done, worker_env
 
 pytestmark = pytest.mark.integration
 
 ROWS = 300
-
-
-def wait_for(condition, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -52,16 +43,16 @@ def test_no_row_is_sent_after_cancel_returns(
     campaigns: Campaigns,
     pinpoint: SandboxControl,
     batch_size: int,
-    tmp_path: Path,
+    start_worker: Workers,
 ) -> None:
     pinpoint.set_faults(latency_ms=300)
     rows = [{"destination": f"+1425557{i:04d}"} for i in range(ROWS)]
-    with WorkerProcess(env, name=f"cancel-{batch_size}", log_path=tmp_path / "worker.log"):
+    with start_worker.running(env, f"cancel-{batch_size}"):
         report = campaigns.start(
             rows, brand_name="ExampleCorp", source="CancelIT", name=f"cancel-{batch_size}",
             batch_size=batch_size,
         )  # fmt: skip
-        wait_for(lambda: len(pinpoint.outbox()) >= 10)
+        wait_until(lambda: len(pinpoint.outbox()) >= 10, what="the first 10 sends")
         cancelled = campaigns.cancel(report.campaign_id)
         at_return = len(pinpoint.outbox())
         status = wait_campaign_done(campaigns, report.campaign_id)

@@ -15,6 +15,7 @@ from otpq_local.worker_process import WorkerProcess
 from producer.campaign import Campaigns
 from producer.client import OtpClient
 from sandbox import PinpointSandbox, SandboxControl
+from tests.helpers import Workers
 from tests.integration.conftest import wait_campaign_done, worker_env
 
 pytestmark = pytest.mark.integration
@@ -43,12 +44,12 @@ def campaigns(env: dict[str, str]) -> Iterator[Campaigns]:
 
 
 def test_cancelled_before_any_worker_runs_sends_nothing(
-    env: dict[str, str], campaigns: Campaigns, pinpoint: SandboxControl
+    env: dict[str, str], campaigns: Campaigns, pinpoint: SandboxControl, start_worker: Workers
 ) -> None:
     # First in this module: no worker consumes the bulk lane yet.
     report = campaigns.start(rows(12, 900), brand_name=BRAND, source=SOURCE, name="cancel")
     campaigns.cancel(report.campaign_id)
-    with WorkerProcess(env, name="campaign-cancel"):
+    with start_worker.running(env, "campaign-cancel"):
         status = wait_campaign_done(campaigns, report.campaign_id)
     assert (status.cancelled_rows, status.sent, status.queued) == (12, 0, 0)
     assert pinpoint.outbox() == []
@@ -59,9 +60,8 @@ def test_cancelled_before_any_worker_runs_sends_nothing(
 
 
 @pytest.fixture(scope="module")
-def campaign_worker(env: dict[str, str]) -> Iterator[WorkerProcess]:
-    with WorkerProcess(env, name="campaign-it") as process:
-        yield process
+def campaign_worker(env: dict[str, str], start_module_worker: Workers) -> WorkerProcess:
+    return start_module_worker(env, "campaign-it")
 
 
 def test_worker_consumes_hand_built_messages_and_stores_results(

@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +26,7 @@ from otpq_local.worker_process import WorkerProcess
 from producer.campaign import Campaigns
 from producer.client import OtpClient
 from sandbox import PinpointSandbox, SandboxControl
+from tests.helpers import Workers, wait_until
 from tests.integration.conftest import wait_campaign_done, worker_env
 from worker.routing import declare_lane_bindings
 
@@ -59,13 +59,12 @@ def wait_drained(url: str, timeout: float = 30) -> None:
     """Until no queue holds a message and no delivery is unacked: every copy of every
     published job has finished (results are stored before the late ack)."""
     client = redis.Redis.from_url(url)
-    deadline = time.monotonic() + timeout
     try:
-        while time.monotonic() < deadline:
-            if not client.hlen("unacked") and not any(client.llen(q) for q in SERVED_QUEUES):
-                return
-            time.sleep(0.05)
-        raise AssertionError("jobs still queued or unacked")
+        wait_until(
+            lambda: not client.hlen("unacked") and not any(client.llen(q) for q in SERVED_QUEUES),
+            timeout,
+            "no job queued or unacked",
+        )
     finally:
         client.close()
 
@@ -246,16 +245,16 @@ def test_a_worker_removes_the_old_double_binding(
     sandbox: PinpointSandbox,
     client: OtpClient,
     pinpoint: SandboxControl,
-    tmp_path: Path,
+    start_worker: Workers,
 ) -> None:
     broker = redis.Redis.from_url(stale_redis)
     key = f"_kombu.binding.{INTERACTIVE}"
     env = worker_env(redis_server, sandbox)
-    with WorkerProcess(env, name="stale", log_path=tmp_path / "stale.log") as fresh:
-        deadline = time.monotonic() + 30
-        while f"{INTERACTIVE}{SEP}{SEP}{BULK}".encode() in broker.smembers(key):
-            assert time.monotonic() < deadline, "stale binding kept"
-            time.sleep(0.05)
+    with start_worker.running(env, "stale") as fresh:
+        wait_until(
+            lambda: f"{INTERACTIVE}{SEP}{SEP}{BULK}".encode() not in broker.smembers(key),
+            what="the stale binding removed",
+        )
         assert broker.smembers(key) == {
             f"{INTERACTIVE}{SEP}{SEP}{INTERACTIVE}".encode(),
             f"{BULK}{SEP}{SEP}{BULK}".encode(),

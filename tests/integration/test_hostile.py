@@ -8,7 +8,6 @@ import base64
 import json
 import os
 import pickle
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from otpq_core.wire import INTERACTIVE
 from otpq_local.worker_process import WorkerProcess
 from producer.client import OtpClient
 from sandbox import SandboxControl
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -215,10 +215,10 @@ def test_raw_garbage_and_pickle_never_run_and_never_wedge_the_worker(
         broker.lpush(INTERACTIVE, raw)
 
     assert_still_serves(client, worker, pid)
-    deadline = time.monotonic() + 30
-    while broker.llen(INTERACTIVE) or broker.hlen("unacked"):
-        assert time.monotonic() < deadline, "garbage left in the queue or held forever"
-        time.sleep(0.1)
+    wait_until(
+        lambda: not (broker.llen(INTERACTIVE) or broker.hlen("unacked")),
+        what="the queue and unacked emptied (garbage left in the queue or held forever?)",
+    )
     assert not marker.exists(), "the worker unpickled a message"
     for job_id, outcome in expected.items():
         status = client.wait(job_id, timeout=10) if outcome == invalid else client.status(job_id)

@@ -10,15 +10,15 @@ import pytest
 
 from otpq_core.settings import Settings
 from otpq_local.redis_server import RedisServer
-from otpq_local.worker_process import WorkerProcess
 from producer.client import OtpClient
 from sandbox import PinpointSandbox, SandboxControl
+from tests.helpers import Workers
 from tests.integration.conftest import worker_env
 
 pytestmark = pytest.mark.integration
 
 JOB = {"brand_name": "ExampleCorp", "source": "Lockout"}
-# No backoff here (it is a wait; tests/unit/test_budgets.py measures it with a clock)
+# No backoff here (it is a wait; tests/unit/worker/test_budgets.py measures it with a clock)
 # and no resend cooldown (the user's fresh code must not wait 30 s in a test).
 LIMITS = {
     "OTPQ_VERIFY_FAILURES": "3/3600",
@@ -31,12 +31,11 @@ GUESSES = 12
 
 @pytest.fixture(scope="module")
 def env(
-    redis_server: RedisServer, sandbox: PinpointSandbox, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, str]]:
+    redis_server: RedisServer, sandbox: PinpointSandbox, start_module_worker: Workers
+) -> dict[str, str]:
     env = worker_env(redis_server, sandbox, **LIMITS)
-    log = tmp_path_factory.mktemp("lockout") / "worker.log"
-    with WorkerProcess(env, name="lockout", log_path=log):
-        yield env
+    start_module_worker(env, "lockout")
+    return env
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ Two moments are scanned:
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from otpq_local.worker_process import WorkerProcess
 from producer.client import OtpClient
 from producer.refid import generate_ref_id
 from sandbox import PinpointSandbox
+from tests.helpers import wait_until
 from tests.integration.conftest import worker_env
 from tests.secret_scan import Hit, Scan
 
@@ -48,17 +48,16 @@ def persist_now(client: redis.Redis) -> None:
     """Rewrite the AOF and save an RDB, uncompressed so the scan can read them."""
     client.config_set("rdbcompression", "no")
     client.bgrewriteaof()
-    deadline = time.monotonic() + 30
-    while client.info("persistence")["aof_rewrite_in_progress"]:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(
+        lambda: not client.info("persistence")["aof_rewrite_in_progress"], what="AOF rewrite"
+    )
     client.bgsave()
-    while (
-        client.info("persistence")["rdb_bgsave_in_progress"]
-        or (client.info("persistence")["aof_rewrite_scheduled"])
-    ):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+
+    def saved() -> bool:
+        persistence = client.info("persistence")
+        return not (persistence["rdb_bgsave_in_progress"] or persistence["aof_rewrite_scheduled"])
+
+    wait_until(saved, what="RDB save")
     assert list(Path(client.config_get("dir")["dir"]).glob("*.rdb"))
 
 

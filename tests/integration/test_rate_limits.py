@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
@@ -14,6 +13,7 @@ from otpq_local.redis_server import RedisServer
 from otpq_local.worker_process import WorkerProcess
 from producer.client import OtpClient
 from sandbox import PinpointSandbox, SandboxControl
+from tests.helpers import Workers, wait_until
 from tests.integration.conftest import worker_env
 
 pytestmark = pytest.mark.integration
@@ -33,55 +33,57 @@ def own_db(server: RedisServer, db: int) -> str:
 
 
 def start_workers(
-    env: dict[str, str], tmp: Path, *profiles: tuple[str, tuple[str, ...]]
+    env: dict[str, str], workers: Workers, *profiles: tuple[str, tuple[str, ...]]
 ) -> list[WorkerProcess]:
-    started = []
-    for name, queues in profiles:
-        started.append(
-            WorkerProcess(env, name=name, queues=queues, log_path=tmp / f"{name}.log").start()
-        )
-    return started
+    return [workers(env, name, queues=queues) for name, queues in profiles]
 
 
 @pytest.fixture
 def stack(
-    redis_server: RedisServer, sandbox: PinpointSandbox, pinpoint: SandboxControl, tmp_path: Path
-) -> Iterator[tuple[dict[str, str], Path, list[WorkerProcess]]]:
+    redis_server: RedisServer,
+    sandbox: PinpointSandbox,
+    pinpoint: SandboxControl,
+    start_worker: Workers,
+) -> Iterator[tuple[dict[str, str], Workers, list[WorkerProcess]]]:
     env = worker_env(redis_server, sandbox, REDIS_URL=own_db(redis_server, 2))
     running: list[WorkerProcess] = []
-    yield env, tmp_path, running
+    yield env, start_worker, running
     for process in running:
         process.kill()
     redis.Redis.from_url(env["REDIS_URL"]).flushdb()
 
 
 def test_two_workers_share_one_budget(stack, pinpoint: SandboxControl) -> None:  # type: ignore[no-untyped-def]
-    env, tmp, running = stack
+    env, workers, running = stack
     rate = 10
     env.update(OTPQ_SEND_RATE=str(rate))
     pinpoint.set_faults(quota_rps=rate, quota_burst=rate)
     running += start_workers(
-        env, tmp, ("a", ("otp.interactive", "otp.bulk")), ("b", ("otp.interactive", "otp.bulk"))
+        env, workers, ("a", ("otp.interactive", "otp.bulk")), ("b", ("otp.interactive", "otp.bulk"))
     )
     client = OtpClient(Settings.from_env(env))
     jobs = [client.send(n, **JOB) for n in numbers(50)]
     states = [client.wait(job, timeout=60) for job in jobs]
     assert [s.state for s in states] == ["succeeded"] * 50
     sends = pinpoint.stats()["operations"]["SendOTPMessage"]
+    # The sandbox's quota equals the fleet's rate: a 429 means the two workers together
+    # went over it. How close to the rate they ran, and their busiest second, are
+    # figures of bench/rate_limits.py (timings do not belong in tests).
     assert sends["by_status"].get("429", 0) == 0, sends["by_status"]
-    assert sends["max_per_second"] <= rate + rate  # R + burst
-    hosts = {w.name for w in running}
-    assert len(hosts) == 2
+    assert sends["received"] == 50  # one call per job: nothing retried, nothing twice
+    assert len({w.name for w in running}) == 2 and all(w.running() for w in running)
     client.close()
 
 
 def test_expired_jobs_are_never_sent(stack, pinpoint: SandboxControl) -> None:  # type: ignore[no-untyped-def]
-    env, tmp, running = stack
+    env, workers, running = stack
     client = OtpClient(Settings.from_env(env))
     late = client.send(numbers(1)[0], **JOB, deadline=0.2)
+    expires = time.time() + 0.2  # no earlier than the deadline the send just stamped
     fresh = client.send(numbers(1, start=1)[0], **JOB)
-    time.sleep(0.5)  # no worker yet: the first job's deadline passes in the queue
-    running += start_workers(env, tmp, ("c", ("otp.interactive",)))
+    # No worker yet: the first job's deadline passes while it waits in the queue.
+    wait_until(lambda: time.time() > expires, what="the first job's deadline")
+    running += start_workers(env, workers, ("c", ("otp.interactive",)))
     expired = client.wait(late, timeout=30)
     assert expired.state == "failed" and expired.reason == "expired", expired
     assert client.wait(fresh, timeout=30).state == "succeeded"
@@ -91,11 +93,11 @@ def test_expired_jobs_are_never_sent(stack, pinpoint: SandboxControl) -> None:  
 
 
 def test_interactive_finishes_while_a_bulk_backlog_waits(stack, pinpoint: SandboxControl) -> None:  # type: ignore[no-untyped-def]
-    env, tmp, running = stack
+    env, workers, running = stack
     env.update(OTPQ_SEND_RATE="20")
     running += start_workers(
         env,
-        tmp,
+        workers,
         ("general", ("otp.interactive", "otp.bulk")),
         ("interactive", ("otp.interactive",)),
     )

@@ -18,9 +18,9 @@ from cryptography.x509.oid import NameOID
 
 from otpq_core.settings import Settings
 from otpq_local.redis_server import RedisServer, TlsFiles, find_redis_binary
-from otpq_local.worker_process import WorkerProcess
 from producer.client import BrokerUnavailable, OtpClient
 from sandbox import PinpointSandbox, SandboxControl
+from tests.helpers import Workers
 from tests.integration.conftest import worker_env
 
 pytestmark = pytest.mark.integration
@@ -30,9 +30,11 @@ JOB = {"brand_name": "ExampleCorp", "source": "Auth"}
 PASSWORD = "otpq-test-Pa55word"
 
 
-def send_and_verify(env: dict[str, str], pinpoint: SandboxControl, name: str) -> str:
+def send_and_verify(
+    env: dict[str, str], pinpoint: SandboxControl, workers: Workers, name: str
+) -> str:
     """A code sent and verified through a worker and a client on `env`; the worker's log."""
-    with WorkerProcess(env, name=name) as worker:
+    with workers.running(env, name) as worker:
         client = OtpClient(Settings.from_env(env))
         try:
             sent = client.wait(client.send(DEST, **JOB), timeout=30)
@@ -46,11 +48,11 @@ def send_and_verify(env: dict[str, str], pinpoint: SandboxControl, name: str) ->
 
 
 def test_password_protected_redis_end_to_end(
-    sandbox: PinpointSandbox, pinpoint: SandboxControl
+    sandbox: PinpointSandbox, pinpoint: SandboxControl, start_worker: Workers
 ) -> None:
     with RedisServer(password=PASSWORD) as server:
         assert PASSWORD in server.url
-        log = send_and_verify(worker_env(server, sandbox), pinpoint, "auth")
+        log = send_and_verify(worker_env(server, sandbox), pinpoint, start_worker, "auth")
         assert PASSWORD not in log
 
         wrong = OtpClient(Settings.from_env({"REDIS_URL": server.url.replace(PASSWORD, "nope")}))
@@ -120,20 +122,26 @@ def tls_redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 def test_tls_redis_end_to_end(
-    tls_redis: RedisServer, sandbox: PinpointSandbox, pinpoint: SandboxControl
+    tls_redis: RedisServer,
+    sandbox: PinpointSandbox,
+    pinpoint: SandboxControl,
+    start_worker: Workers,
 ) -> None:
     assert tls_redis.url.startswith("rediss://") and "ssl_cert_reqs=required" in tls_redis.url
-    log = send_and_verify(worker_env(tls_redis, sandbox), pinpoint, "tls")
+    log = send_and_verify(worker_env(tls_redis, sandbox), pinpoint, start_worker, "tls")
     assert PASSWORD not in log
 
 
 def test_tls_ca_from_environment(
-    tls_redis: RedisServer, sandbox: PinpointSandbox, pinpoint: SandboxControl
+    tls_redis: RedisServer,
+    sandbox: PinpointSandbox,
+    pinpoint: SandboxControl,
+    start_worker: Workers,
 ) -> None:
     assert tls_redis.tls is not None
     bare = tls_redis.url.split("?")[0]
     env = worker_env(tls_redis, sandbox, REDIS_URL=bare, OTPQ_REDIS_CA_CERTS=str(tls_redis.tls.ca))
-    send_and_verify(env, pinpoint, "tls-env")
+    send_and_verify(env, pinpoint, start_worker, "tls-env")
 
 
 def test_tls_refuses_a_server_it_cannot_verify(tls_redis: RedisServer) -> None:

@@ -13,7 +13,6 @@ import json
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,9 +23,9 @@ from celery import Celery
 from otpq_core.sealing import PREFIX, generate_key
 from otpq_core.settings import Settings
 from otpq_local.redis_server import RedisServer
-from otpq_local.worker_process import WorkerProcess
 from producer.client import OtpClient
 from sandbox import PinpointSandbox, SandboxControl
+from tests.helpers import Workers, wait_until
 from tests.integration.conftest import worker_env
 
 pytestmark = pytest.mark.integration
@@ -95,12 +94,15 @@ def verifies(pinpoint: SandboxControl) -> int:
 
 
 def test_queued_verify_is_sealed_and_opens_after_rotation(
-    aof_redis: RedisServer, sandbox: PinpointSandbox, pinpoint: SandboxControl
+    aof_redis: RedisServer,
+    sandbox: PinpointSandbox,
+    pinpoint: SandboxControl,
+    start_worker: Workers,
 ) -> None:
     sealed_dest, plain_dest, new_dest = "+14255550119", "+14255550120", "+14255550121"
     old = client(aof_redis, sandbox, OLD)
     # The fleet before the rotation: everything on OLD.
-    with WorkerProcess(worker_env(aof_redis, sandbox, OTPQ_OTP_KEYS=OLD), name="pre-rotation"):
+    with start_worker.running(worker_env(aof_redis, sandbox, OTPQ_OTP_KEYS=OLD), "pre-rotation"):
         for dest in (sealed_dest, plain_dest):
             sent = old.wait(old.send(dest, **JOB, code_length=8), timeout=30)
             assert sent.state == "succeeded", sent
@@ -121,16 +123,17 @@ def test_queued_verify_is_sealed_and_opens_after_rotation(
     assert codes[sealed_dest] not in live
 
     # Redis's files: the AOF gets the message within a second (appendfsync everysec).
-    deadline = time.monotonic() + 10
-    while codes[plain_dest] not in (disk := disk_dump(aof_redis)):
-        assert time.monotonic() < deadline, "the AOF never showed the queued messages"
-        time.sleep(0.1)
+    def on_disk() -> str | None:
+        dump = disk_dump(aof_redis)
+        return dump if codes[plain_dest] in dump else None
+
+    disk = wait_until(on_disk, timeout=10, what="the queued messages in the AOF")
     assert PREFIX in disk
     assert codes[sealed_dest] not in disk
 
     # The rotated fleet: NEW seals, OLD still opens what was queued under it.
     rotated = worker_env(aof_redis, sandbox, OTPQ_OTP_KEYS=f"{NEW},{OLD}")
-    with WorkerProcess(rotated, name="rotated"):
+    with start_worker.running(rotated, "rotated"):
         status = old.wait(sealed_job, timeout=30)
         assert status.result is not None and status.result["valid"] is True, status
         plain_result: dict[str, Any] = plain_job.get(timeout=30)

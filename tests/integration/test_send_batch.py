@@ -17,6 +17,7 @@ from otpq_local.worker_process import WorkerProcess
 from producer.campaign import Campaigns
 from producer.client import OtpClient
 from sandbox import PinpointSandbox, SandboxControl
+from tests.helpers import Workers
 from tests.integration.conftest import wait_campaign_done, worker_env
 
 pytestmark = pytest.mark.integration
@@ -39,9 +40,8 @@ def env(redis_server: RedisServer, sandbox: PinpointSandbox) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def batch_worker(env: dict[str, str]) -> Iterator[WorkerProcess]:
-    with WorkerProcess(env, name="batch-it") as process:
-        yield process
+def batch_worker(env: dict[str, str], start_module_worker: Workers) -> WorkerProcess:
+    return start_module_worker(env, "batch-it")
 
 
 @pytest.fixture

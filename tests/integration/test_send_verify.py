@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import redis
 from celery import Celery
@@ -14,6 +12,7 @@ from otpq_local.worker_process import WorkerProcess
 from producer.client import OtpClient
 from producer.refid import generate_ref_id
 from sandbox import SandboxControl
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -66,13 +65,14 @@ def test_status_says_running_while_the_pinpoint_call_is_in_flight(
     pinpoint.set_faults(latency_ms=1500)
     job = client.send(DEST, **JOB)
     seen = set()
-    for _ in range(400):
+
+    def succeeded() -> bool:
         state = client.status(job).state
         seen.add(state)
-        if state == "succeeded":
-            break
-        time.sleep(0.01)
-    assert "running" in seen and state == "succeeded", seen
+        return state == "succeeded"
+
+    wait_until(succeeded, what="the job succeeded")
+    assert "running" in seen, seen
 
 
 def test_wrong_code_is_valid_false(

@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from otpq_local.redis_server import free_port
+from tests.helpers import wait_until
 
 AUTH = "ops:not-a-real-password"
 #: Longest any poll waits; a bound, not an expectation.
@@ -29,18 +29,7 @@ T = TypeVar("T")
 
 def poll(check: Callable[[], T | None], what: str, timeout: float = PATIENCE) -> T:
     """Call `check` until it returns something truthy; fail naming `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except (OSError, urllib.error.URLError) as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+    return wait_until(check, timeout, what, ignoring=(OSError, urllib.error.URLError), interval=0.2)
 
 
 @dataclass

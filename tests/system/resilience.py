@@ -17,6 +17,7 @@ import pytest
 
 from producer.client import JobStatus, OtpClient
 from sandbox import SandboxControl
+from tests.helpers import wait_until
 
 JOB = {"brand_name": "ExampleCorp", "source": "CrashTest"}
 
@@ -63,10 +64,7 @@ def wait_all(client: OtpClient, job_ids: Iterable[str], timeout: float) -> dict[
 
 
 def wait_for_sends(pinpoint: SandboxControl, count: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while len(pinpoint.outbox()) < count:
-        assert time.monotonic() < deadline, f"fewer than {count} sends after {timeout}s"
-        time.sleep(0.05)
+    wait_until(lambda: len(pinpoint.outbox()) >= count, timeout, f"{count} sends")
 
 
 @dataclass

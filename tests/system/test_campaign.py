@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from otpq_local.worker_process import WorkerProcess
 from producer.campaign import Campaigns
 from producer.client import OtpClient
 from sandbox import PinpointSandbox, SandboxControl
+from tests.helpers import Workers, wait_until
 from tests.integration.conftest import wait_campaign_done, worker_env
 
 pytestmark = pytest.mark.system
@@ -48,9 +48,8 @@ def env(redis_server: RedisServer, sandbox: PinpointSandbox) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def worker(env: dict[str, str]) -> Iterator[WorkerProcess]:
-    with WorkerProcess(env, name="campaign-sys") as process:
-        yield process
+def worker(env: dict[str, str], start_module_worker: Workers) -> WorkerProcess:
+    return start_module_worker(env, "campaign-sys")
 
 
 @pytest.fixture
@@ -109,8 +108,12 @@ def test_two_thousand_rows_complete_and_a_rerun_texts_nobody(
         2000,
         5,
     )
-    time.sleep(1.0)  # anything queued by mistake would be sent by now
-    assert len(pinpoint.outbox()) == 2000
+    # A barrier instead of a guessed sleep: a row queued after the re-run is sent only
+    # once the lane has taken what was queued before it, so a row queued by mistake
+    # would be in the outbox by the time the barrier's is.
+    barrier = write_csv(tmp_path / "barrier.csv", [number(2999)])
+    assert watch(env, start(env, barrier, "Barrier")["campaign_id"])["sent"] == 1
+    assert len(pinpoint.outbox()) == 2001
 
     human = otpq(env, "status", report["campaign_id"])
     assert "sent      2,000" in human.stdout and "done" in human.stdout
@@ -176,17 +179,23 @@ def test_cancel_stops_the_rest(
     campaigns: Campaigns,
     tmp_path: Path,
 ) -> None:
-    pinpoint.set_faults(latency_ms=100)  # 8 threads: ~80 sends/s, 400 rows take ~5 s
+    # Each call takes 2 s: the worker's 32 batch threads send at most 16 rows/s, so
+    # sending all 400 takes 25 s and rows are certainly pending when cancel lands.
+    pinpoint.set_faults(latency_ms=2000)
     path = write_csv(tmp_path / "cancel.csv", [number(5000 + i) for i in range(400)])
     cid = start(env, path, "Cancel")["campaign_id"]
-    deadline = time.monotonic() + 30
-    while len(pinpoint.outbox()) < 20 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    cancelled = otpq(env, "cancel", cid)
-    assert cancelled.returncode == 0 and "will end as cancelled" in cancelled.stdout
+    wait_until(lambda: len(pinpoint.outbox()) >= 20, what="the first 20 sends")
+    cancelled = otpq(env, "cancel", cid, "--json")
+    assert cancelled.returncode == 0, cancelled.stderr
+    report = json.loads(cancelled.stdout)
+    # Cancel returns once the rows already at AWS have ended: what it reports as sent
+    # is final; the rest it reports either cancelled already or not yet ended, and
+    # every one of those ends cancelled.
+    assert report["in_flight"] == 0 and report["sent"] >= 20 and report["failed"] == {}
+    assert report["queued"] + report["cancelled_rows"] == 400 - report["sent"] > 0
     final = watch(env, cid)
-    assert final["cancelled"] and final["cancelled_rows"] > 0 and final["sent"] >= 20
-    assert final["sent"] + final["cancelled_rows"] == 400
+    assert final["cancelled"] and final["sent"] == report["sent"] and final["failed"] == {}
+    assert final["cancelled_rows"] == 400 - report["sent"]
     assert len(pinpoint.outbox()) == final["sent"]
     again = otpq(env, "start", str(path), "--brand", BRAND, "--source", "Cancel")
     assert again.returncode == 2 and "cancelled" in again.stderr
@@ -214,7 +223,16 @@ def test_verify_jobs_move_the_campaigns_answer_counts(
     verify(1, right=True)
     verify(2, right=False)
     client.close()
-    time.sleep(0.3)  # the hook runs just after the result is stored
+
+    # The campaign hook runs just after the verify's result is stored: wait for it.
+    def answers() -> tuple[int, int]:
+        status = campaigns.status(report.campaign_id)
+        return status.verified, status.rejected
+
+    wait_until(
+        lambda: answers() == (2, 1),
+        what="the answer counts",
+    )
     status = json.loads(otpq(env, "status", report.campaign_id, "--json").stdout)
     assert (status["verified"], status["rejected"]) == (2, 1)
 

@@ -29,6 +29,7 @@ from otpq_core.sealing import generate_key
 from otpq_local.redis_server import free_port
 from producer import OtpClient, Settings
 from sandbox.control import SandboxControl
+from tests.helpers import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTNET = Path(__file__).with_name("compose.hostnet.yml")
@@ -48,18 +49,7 @@ T = TypeVar("T")
 
 
 def poll(check: Callable[[], T | None], what: str, timeout: float = PATIENCE) -> T:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except OSError as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
+    return wait_until(check, timeout, what, ignoring=(OSError,), interval=0.5)
 
 
 def run(*cmd: str | Path, timeout: float = 600, **kwargs: Any) -> subprocess.CompletedProcess:

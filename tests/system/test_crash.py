@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 import redis
@@ -20,6 +21,7 @@ from otpq_local.redis_server import RedisServer
 from otpq_local.worker_process import WorkerProcess
 from producer.client import OtpClient
 from sandbox import PinpointSandbox, SandboxControl
+from tests.helpers import wait_until
 from tests.integration.conftest import worker_env
 from tests.system.resilience import (
     FAST_RECOVERY,
@@ -47,11 +49,8 @@ def held_by_dead_worker(server: RedisServer) -> dict[str, bool]:
 
 def wait_drained(server: RedisServer, queue: str, timeout: float = 60) -> None:
     client = redis.Redis.from_url(server.url)
-    deadline = time.monotonic() + timeout
     try:
-        while client.llen(queue):
-            assert time.monotonic() < deadline, f"{queue} never drained"
-            time.sleep(0.02)
+        wait_until(lambda: not client.llen(queue), timeout, f"{queue} drained")
     finally:
         client.close()
 
@@ -61,19 +60,20 @@ def wait_restored(server: RedisServer, timeout: float) -> float:
     a queue: the real redelivery delay. kombu scores each delivery (a delivery tag)
     with wall-clock time; a restored message is delivered again under a new tag."""
     client = redis.Redis.from_url(server.url)
-    start = time.monotonic()
     try:
         held = dict(client.zrange("unacked_index", 0, -1, withscores=True))
-        while any(client.zscore("unacked_index", tag) is not None for tag in held):
-            assert time.monotonic() - start < timeout, "held jobs never went back to a queue"
-            time.sleep(0.05)
+        wait_until(
+            lambda: all(client.zscore("unacked_index", tag) is None for tag in held),
+            timeout,
+            "every held job back in a queue",
+        )
     finally:
         client.close()
     return time.time() - max(held.values())
 
 
 def test_sigkill_mid_load_loses_no_job_and_sends_none_twice(
-    sandbox: PinpointSandbox, pinpoint: SandboxControl
+    sandbox: PinpointSandbox, pinpoint: SandboxControl, tmp_path: Path
 ) -> None:
     # Latency keeps many sends in flight; random 500s put retries in ETA; the fleet
     # rate puts jobs to wait for capacity. All three kinds are held at the kill.
@@ -91,8 +91,8 @@ def test_sigkill_mid_load_loses_no_job_and_sends_none_twice(
             **FAST_RECOVERY,
         )
         client = OtpClient(Settings.from_env(env))
-        first = WorkerProcess(env, name="crash-first").start()
-        second = WorkerProcess(env, name="crash-second")
+        first = WorkerProcess(env, name="crash-first", log_path=tmp_path / "first.log").start()
+        second = WorkerProcess(env, name="crash-second", log_path=tmp_path / "second.log")
         try:
             jobs = enqueue(client, destinations(JOBS))
             wait_for_sends(pinpoint, JOBS // 5)

@@ -26,6 +26,7 @@ from otpq_local.redis_server import RedisServer, free_port
 from otpq_local.worker_process import WorkerProcess
 from producer.client import OtpClient
 from sandbox import PinpointSandbox, SandboxControl
+from tests.helpers import Workers
 from tests.integration.conftest import worker_env
 from tests.system.flower import Flower, poll, running_flower
 
@@ -49,12 +50,8 @@ def env(redis_server: RedisServer, sandbox: PinpointSandbox, metrics_port: int) 
 
 
 @pytest.fixture(scope="module")
-def worker(
-    env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WorkerProcess]:
-    log = tmp_path_factory.mktemp("flower-worker") / "worker.log"
-    with WorkerProcess(env, name=WORKER_NAME, log_path=log) as process:
-        yield process
+def worker(env: dict[str, str], start_module_worker: Workers) -> WorkerProcess:
+    return start_module_worker(env, WORKER_NAME)
 
 
 @pytest.fixture(scope="module")

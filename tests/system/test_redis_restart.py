@@ -14,9 +14,9 @@ import redis
 from otpq_core.settings import Settings
 from otpq_core.wire import QUEUES
 from otpq_local.redis_server import RedisServer
-from otpq_local.worker_process import WorkerProcess
 from producer.client import BrokerUnavailable, JobStatus, OtpClient
 from sandbox import PinpointSandbox, SandboxControl
+from tests.helpers import Workers
 from tests.integration.conftest import OTP_KEY, worker_env
 from tests.system.resilience import (
     FAST_RECOVERY,
@@ -105,7 +105,10 @@ def test_producer_gets_broker_unavailable_not_a_hang(
 
 
 def test_jobs_queued_before_a_redis_crash_are_sent_after_it_returns(
-    persistent_redis: RedisServer, sandbox: PinpointSandbox, pinpoint: SandboxControl
+    persistent_redis: RedisServer,
+    sandbox: PinpointSandbox,
+    pinpoint: SandboxControl,
+    start_worker: Workers,
 ) -> None:
     env = worker_env(persistent_redis, sandbox, **FAST_RECOVERY)
     client = OtpClient(Settings.from_env(env))
@@ -113,7 +116,7 @@ def test_jobs_queued_before_a_redis_crash_are_sent_after_it_returns(
     persistent_redis.kill()  # SIGKILL: no final save, only the append-only file
     server = restart(persistent_redis)
     try:
-        with WorkerProcess(env, name="after-crash"):
+        with start_worker.running(env, "after-crash"):
             statuses = wait_all(client, jobs, timeout=60)
     finally:
         client.close()
@@ -151,7 +154,11 @@ def settle(
 
 @pytest.mark.parametrize("how", ["restarted", "crashed"])
 def test_redis_restart_mid_load_sends_none_twice(
-    persistent_redis: RedisServer, sandbox: PinpointSandbox, pinpoint: SandboxControl, how: str
+    persistent_redis: RedisServer,
+    sandbox: PinpointSandbox,
+    pinpoint: SandboxControl,
+    how: str,
+    start_worker: Workers,
 ) -> None:
     """Restarted (SIGTERM, then start) or crashed (SIGKILL): a message being handed to
     a worker at that instant can be lost — kombu moves it from the queue (BRPOP) to
@@ -161,7 +168,7 @@ def test_redis_restart_mid_load_sends_none_twice(
     pinpoint.set_faults(latency_ms=50)
     env = worker_env(persistent_redis, sandbox, OTPQ_SEND_RATE="60", **FAST_RECOVERY)
     client = OtpClient(Settings.from_env(env))
-    worker = WorkerProcess(env, name=f"redis-{how}").start()
+    worker = start_worker(env, f"redis-{how}")
     server = persistent_redis
     try:
         jobs = enqueue(client, destinations(300, first=2000))

@@ -18,6 +18,7 @@ from otpq_local.redis_server import RedisServer, find_redis_binary, free_port
 from otpq_local.worker_process import WorkerProcess
 from producer.client import BrokerUnavailable, JobStatus, OtpClient
 from sandbox import PinpointSandbox, SandboxControl
+from tests.helpers import wait_until
 from tests.integration.conftest import worker_env
 from tests.system.resilience import FAST_RECOVERY, JOB, Tally, destinations
 
@@ -31,17 +32,7 @@ T = TypeVar("T")
 
 def poll(check: Callable[[], T | None], what: str, timeout: float = 30) -> T:
     """The first truthy `check()`; Redis errors count as "not yet" (a failover is on)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = check()
-        except (redis.RedisError, BrokerUnavailable):
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not after {timeout}s")
-        time.sleep(0.05)
+    return wait_until(check, timeout, what, ignoring=(redis.RedisError, BrokerUnavailable))
 
 
 class Sentinels:

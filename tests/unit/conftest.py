@@ -8,6 +8,8 @@ import fakeredis
 import pytest
 import redis
 
+from tests.helpers import RedisClock
+
 
 @pytest.fixture(params=["redis", "fakeredis"])
 def scripting_redis(request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
@@ -23,3 +25,15 @@ def scripting_redis(request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
     conn.flushall()
     yield conn
     conn.close()
+
+
+@pytest.fixture
+def redis_clock(monkeypatch: pytest.MonkeyPatch) -> RedisClock:
+    """Every fakeredis command stamps its database with `time.time()` of its socket
+    module, and expiry is judged by that stamp: replacing that one name gives the test
+    the clock (fakeredis 2.x)."""
+    from fakeredis._socket import _base  # fakeredis' internals: only tests that ask
+
+    clock = RedisClock()
+    monkeypatch.setattr(_base, "time", clock)
+    return clock

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import ROOT
+
 #: What the worker may import from the producer package: the request models.
 WORKER_MAY_IMPORT = {"producer.requests", "producer.refid"}
 AWS = ("boto3", "botocore")

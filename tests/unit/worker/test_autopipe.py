@@ -4,7 +4,6 @@ replies and its own errors (against the session's real redis-server)."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +12,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from tests.helpers import wait_until
 from worker.autopipe import AutoPipeline
 
 
@@ -56,13 +56,11 @@ def test_threads_waiting_on_a_round_trip_share_the_next(client: redis.Redis) -> 
 
     first = threading.Thread(target=call, args=(0,))
     first.start()
-    while not executes:
-        time.sleep(0.001)
+    wait_until(lambda: executes, 10, "the first round trip", interval=0.001)
     others = [threading.Thread(target=call, args=(i,)) for i in range(1, 6)]
     for t in others:
         t.start()
-    while len(auto._queue) < 5:
-        time.sleep(0.001)
+    wait_until(lambda: len(auto._queue) >= 5, 10, "five threads queued", interval=0.001)
     queued.set()
     for t in [first, *others]:
         t.join(10)

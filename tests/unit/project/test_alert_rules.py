@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,9 +14,9 @@ import yaml
 
 from otpq_core.outcomes import REASONS
 from otpq_core.wire import QUEUES, SEND_TASK, VERIFY_TASK
+from tests.helpers import ROOT
 from worker import metrics
 
-ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "deploy" / "prometheus"
 SEVERITIES = {"critical", "warning", "info"}
 DURATION = re.compile(r"\d+[smhd]")

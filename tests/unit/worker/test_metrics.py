@@ -51,7 +51,7 @@ def all_label_values() -> set[str]:
 
 
 #: The runtime an ending gets: these endings touch neither Redis nor a gateway, and
-#: which endings refund is tests/unit/test_refunds.py's.
+#: which endings refund is tests/unit/worker/test_refunds.py's.
 RT: Any = SimpleNamespace(abuse=SimpleNamespace(refund=lambda *args, **kwargs: None))
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -14,6 +13,7 @@ import redis
 from otpq_core.outcomes import DestinationBlocked, InvalidRequest, for_humans
 from otpq_core.settings import Settings
 from producer.guards import Guards, first_wins
+from tests.helpers import RedisClock
 
 pytest.importorskip(
     "lupa", reason="fakeredis runs Lua scripts only with lupa", exc_type=ImportError
@@ -58,11 +58,13 @@ def test_cooldown_returns_the_first_job_for_the_same_destination_and_reference(
     assert g.reserve("job-4", task="otp.send", cooldown=("+16135550123", "ref")).repeat_of is None
 
 
-def test_cooldown_expires(client: fakeredis.FakeRedis) -> None:
-    g = guards(client, resend_cooldown=0.05)
+def test_cooldown_expires(client: fakeredis.FakeRedis, redis_clock: RedisClock) -> None:
+    g = guards(client, resend_cooldown=30)
     g.reserve("job-1", task="otp.send", cooldown=(US, "ref"))
-    time.sleep(0.1)
-    assert g.reserve("job-2", task="otp.send", cooldown=(US, "ref")).repeat_of is None
+    redis_clock.advance(29)
+    assert g.reserve("job-2", task="otp.send", cooldown=(US, "ref")).repeat_of == "job-1"
+    redis_clock.advance(2)
+    assert g.reserve("job-3", task="otp.send", cooldown=(US, "ref")).repeat_of is None
 
 
 def test_idempotency_key_follows_the_job_the_cooldown_returned(

@@ -17,8 +17,8 @@ from otpq_core.redis_factory import (
     sentinel_kwargs,
 )
 from otpq_core.settings import ConfigError, Settings
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 #: Calls that build a Redis client or pool.
 CONSTRUCTORS = {"Redis", "StrictRedis", "from_url", "ConnectionPool", "Sentinel", "master_for"}
 #: Where they may appear: the factory itself. worker/broker.py builds kombu's clients

@@ -21,6 +21,7 @@ from otpq_core.outcomes import (
 )
 from otpq_core.settings import ConfigError, Settings
 from producer.requests import SendRequest, VerifyRequest
+from tests.helpers import RedisClock
 from worker.abuse import Abuse, AbuseUnavailable
 
 pytest.importorskip(
@@ -83,13 +84,13 @@ def test_cooldown_names_the_first_job_and_spares_the_budget(client: fakeredis.Fa
     )
 
 
-def test_cooldown_ends(client: fakeredis.FakeRedis) -> None:
-    guard = abuse(client, destination_sends=(), resend_cooldown=0.05)
+def test_cooldown_ends(client: fakeredis.FakeRedis, redis_clock: RedisClock) -> None:
+    guard = abuse(client, destination_sends=(), resend_cooldown=30)
     guard.admit_send(send(), "first")
-    import time
-
-    time.sleep(0.1)
-    guard.admit_send(send(), "second")
+    redis_clock.advance(29)
+    assert isinstance(refusal(lambda: guard.admit_send(send(), "second")), ResendCooldown)
+    redis_clock.advance(2)
+    guard.admit_send(send(), "third")
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ from otpq_core.redaction import mask_number
 from otpq_core.settings import Settings
 from producer.campaign.rows import InvalidRow, parse_row
 from producer.requests import SendRequest, VerifyRequest
-from tests.unit.test_requests_properties import NUMBERS
+from tests.helpers import EXAMPLE_NUMBERS as NUMBERS
 from worker.abuse import Abuse
 
 pytest.importorskip(

@@ -55,7 +55,7 @@ class Abuse:
     def refund(
         self, task: str, kwargs: Any, job_id: str, exc: BaseException, *, calls_before: int
     ) -> None:
-        """Which endings give a slot back is worker/abuse.py's (tests/unit/test_refunds.py):
+        """Which endings give a slot back is worker/abuse.py's (tests/unit/worker/test_refunds.py):
         here, that every failure asks exactly once."""
         self.refunded.append(job_id)
 

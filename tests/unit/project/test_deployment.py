@@ -16,8 +16,8 @@ import yaml
 from otpq_core.celery_config import celery_config
 from otpq_core.settings import Settings
 from otpq_core.wire import INTERACTIVE, QUEUES, SERVED_QUEUES, UNROUTED
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILES = ["docker-compose.yml", "compose.sandbox.yml", "tests/system/compose.hostnet.yml"]
 #: Variables that carry a secret: none may have a default in the production file.
 CREDENTIAL = re.compile(r"(KEY|SECRET|TOKEN|PASSWORD|AUTH)")

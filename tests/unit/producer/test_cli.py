@@ -15,8 +15,8 @@ from producer.campaign.rows import BadFile, check_header
 from producer.cli import build_parser, mask_url, version
 from producer.known_jobs import PRIORITY_SEP, lane_keys, looks_like_job_id
 from producer.receipts import JobId
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 #: md5 of https://www.apache.org/licenses/LICENSE-2.0.txt, the unmodified text.
 APACHE_2_MD5 = "3b83ef96387f14655fc854ddc3c6bd57"
 
