@@ -6,14 +6,13 @@ parser's refusal names its variable."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from otpq_core import settings as config
 from otpq_core.settings import ConfigError, Settings
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 CODE = ("otpq_core", "producer", "worker", "otpq_local", "sandbox")
 QUOTED = re.compile(r"""["'](OTPQ_[A-Z0-9_]+)["']""")
 NAMED = re.compile(r"\bOTPQ_[A-Z0-9_]*[A-Z0-9]\b")
