@@ -19,6 +19,7 @@ from worker import events, logs
 from worker import metrics as _metrics  # noqa: F401  (connects its signal receivers)
 from worker import routing as _routing  # noqa: F401  (serves `celery`, prunes bindings)
 from worker.event_batching import EventBatching
+from worker.results import result_backend_url
 
 #: Threads per worker process: enough to cover rate × Pinpoint latency.
 DEFAULT_CONCURRENCY = 16
@@ -27,6 +28,8 @@ settings = Settings.from_env()
 
 app = Celery("otpq")
 app.conf.update(celery_config(settings))
+# A late RETRY never overwrites a finished result (worker/results.py).
+app.conf.result_backend = result_backend_url(settings.redis_url)
 app.conf.update(
     worker_pool="threads",
     worker_concurrency=DEFAULT_CONCURRENCY,

@@ -36,6 +36,13 @@ from worker.app import app, settings
 from worker.policy import Again, Attempt
 from worker.runtime import Runtime, runtime
 
+#: Shortest countdown a retry is published with. Celery stores a job's RETRY state only
+#: after it has published the retry; with a countdown near zero (full jitter can draw
+#: one) another thread may run the retry and store SUCCESS first, and the late RETRY then
+#: overwrites it (Celery's guard is a read, then a write). A tenth of a second keeps the
+#: republished job from starting before its first run has recorded RETRY.
+RETRY_FLOOR = 0.1
+
 
 class OtpTask(Task):
     """Base of both tasks: redacted arguments, deadlines, the retry policy, endings."""
@@ -113,9 +120,8 @@ class OtpTask(Task):
         }
         if campaign := campaign_hooks.campaign_of(self.request):
             headers[CAMPAIGN_HEADER] = campaign
-        raise self.retry(
-            countdown=again.countdown, exc=again.why, max_retries=None, headers=headers
-        )
+        countdown = max(again.countdown, RETRY_FLOOR)
+        raise self.retry(countdown=countdown, exc=again.why, max_retries=None, headers=headers)
 
     def _job(self, kwargs: Any) -> ending.Job:
         job = self.attempt().as_job(self.name, kwargs)

@@ -1,0 +1,67 @@
+"""The worker's result store: a finished result is never overwritten by a state that
+is not final.
+
+Celery stores a retried job's RETRY state only after it has published the retry, and
+guards a SUCCESS with a read and then a write. When the retry runs at once on another
+thread (a near-zero backoff), it can store SUCCESS between the two: the late RETRY then
+overwrote it, and a job that had succeeded read `retrying` for good. Here the check and
+the write are one Lua script, so a RETRY (or any other state that is not final) lands
+only on a key that holds no final state yet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import states
+from celery.backends.redis import RedisBackend, SentinelBackend
+
+#: SET (with its expiry) and PUBLISH unless the key already holds a final state.
+_UNLESS_FINISHED = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, doc = pcall(cjson.decode, current)
+  if ok and type(doc) == 'table' and (doc['status'] == 'SUCCESS'
+      or doc['status'] == 'FAILURE' or doc['status'] == 'REVOKED') then
+    return 0
+  end
+end
+if tonumber(ARGV[2]) > 0 then
+  redis.call('SETEX', KEYS[1], ARGV[2], ARGV[1])
+else
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+redis.call('PUBLISH', KEYS[1], ARGV[1])
+return 1
+"""
+
+
+class _KeepsFinished:
+    """Mixin for Celery's Redis backends (plain and Sentinel)."""
+
+    expires: Any
+    client: Any
+
+    def _set_with_state(self, key: Any, value: Any, state: str) -> Any:
+        if state in states.READY_STATES:
+            return super()._set_with_state(key, value, state)  # type: ignore[misc]
+        return self.ensure(self._set_unless_finished, (key, value))  # type: ignore[attr-defined]
+
+    def _set_unless_finished(self, key: Any, value: Any) -> Any:
+        expires = int(self.expires or 0)
+        return self.client.eval(_UNLESS_FINISHED, 1, key, value, expires)
+
+
+class KeepsFinishedRedisBackend(_KeepsFinished, RedisBackend):
+    pass
+
+
+class KeepsFinishedSentinelBackend(_KeepsFinished, SentinelBackend):
+    """The same, for a `sentinel://` REDIS_URL."""
+
+
+def result_backend_url(redis_url: str) -> str:
+    """`result_backend` for the worker's app: this module's class for the URL's scheme."""
+    scheme = redis_url.split("://", 1)[0].lower()
+    name = "KeepsFinishedSentinelBackend" if scheme == "sentinel" else "KeepsFinishedRedisBackend"
+    return f"worker.results:{name}+{redis_url}"
