@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 
+from otpq_core.redaction import mask_digest, redact_text
+
 
 def generate_ref_id(destination: str, brand_name: str, source: str) -> str:
     """md5 hex of brand + source + destination, exactly as the AWS example computes it.
@@ -25,8 +27,6 @@ def shown_ref_id(reference_id: str | None, ref_id: str) -> str:
     brand + source + number is reversed to the number by trying every number. A caller's
     id that is itself a hex digest is masked too: code ported from AWS's example passes
     that same md5 explicitly."""
-    from otpq_core.redaction import mask_digest, redact_text
-
     if reference_id:
         return redact_text(reference_id)
     return mask_digest(ref_id)

@@ -135,6 +135,15 @@ def call(method: Any, classify: Callable[[ClientError], GatewayError], **kwargs:
         raise Permanent(type(exc).__name__, str(exc)) from None
 
 
+def classify(exc: ClientError, transient_codes: frozenset[str]) -> GatewayError:
+    """429, 5xx and the backend's own transient error codes are `Transient`; every other
+    error (the caller's, the account's, the destination's) is `Permanent`."""
+    code, message, status = error_parts(exc)
+    if code in transient_codes or status == 429 or status >= 500:
+        return Transient(code, message)
+    return Permanent(code, message)
+
+
 def error_parts(exc: ClientError) -> tuple[str, str, int]:
     """(code, message, HTTP status) of a modeled or unmodeled error response."""
     error = exc.response.get("Error", {})

@@ -31,10 +31,9 @@ from worker.gateways.base import (
     Delivery,
     GatewayError,
     Permanent,
-    Transient,
     boto_client,
     call,
-    error_parts,
+    classify,
     origination_for,
 )
 
@@ -136,7 +135,4 @@ def channel_parameters(request: SendRequest, channel: str) -> dict[str, Any]:
 def classify_client_error(exc: ClientError) -> GatewayError:
     """Throttling and server errors are transient; validation, access, not found,
     conflict and quota errors are permanent (the README's outcome table)."""
-    code, message, status = error_parts(exc)
-    if code in TRANSIENT_ERRORS or status == 429 or status >= 500:
-        return Transient(code, message)
-    return Permanent(code, message)
+    return classify(exc, TRANSIENT_ERRORS)

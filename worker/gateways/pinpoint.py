@@ -20,7 +20,7 @@ from worker.gateways.base import (
     Transient,
     boto_client,
     call,
-    error_parts,
+    classify,
     origination_for,
 )
 
@@ -29,6 +29,8 @@ SUCCESSFUL = "SUCCESSFUL"
 TRANSIENT_STATUSES = frozenset({"THROTTLED", "TEMPORARY_FAILURE", "UNKNOWN_FAILURE", "TIMEOUT"})
 #: DeliveryStatus values that another attempt cannot change.
 PERMANENT_STATUSES = frozenset({"PERMANENT_FAILURE", "OPT_OUT", "DUPLICATE"})
+#: Modeled errors that another attempt can fix (besides any 429 or 5xx).
+TRANSIENT_ERRORS = frozenset({"TooManyRequestsException"})
 #: HTTP statuses of modeled errors that are the caller's fault.
 PERMANENT_HTTP = frozenset({400, 403, 404, 405, 413})
 
@@ -115,7 +117,4 @@ class PinpointGateway:
 
 def classify_client_error(exc: ClientError) -> GatewayError:
     """429 and 5xx are transient; 400/403/404/405/413 and other 4xx are permanent."""
-    code, message, status = error_parts(exc)
-    if status == 429 or code == "TooManyRequestsException" or status >= 500:
-        return Transient(code, message)
-    return Permanent(code, message)
+    return classify(exc, TRANSIENT_ERRORS)
