@@ -414,6 +414,10 @@ class Settings:
     metrics_addr: str = _worker("OTPQ_METRICS_ADDR", "127.0.0.1", _ip_address,
                                 "the IP address it listens on (no authentication: `0.0.0.0` "
                                 "opens it to every interface)")
+    interactive_slots: int | None = _worker("OTPQ_INTERACTIVE_SLOTS", None, _whole,
+                                            "slots a worker serving both lanes never gives "
+                                            "to bulk jobs (0: none)",
+                                            shown="a quarter of `-c`, at least 1")
     batch_concurrency: int = _worker("OTPQ_BATCH_CONCURRENCY", 32, _count(1),
                                      "rows of `otp.send_batch` messages in flight per worker "
                                      "process (one thread pool)")

@@ -7,6 +7,8 @@ job held by a crashed worker is delivered again.
 
 from __future__ import annotations
 
+import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +17,13 @@ from kombu.transport import TRANSPORT_ALIASES
 
 from otpq_core.celery_config import celery_config
 from otpq_core.settings import Settings
-from worker import events, logs
+from worker import events, lanes, logs, pools
 from worker import metrics as _metrics  # noqa: F401  (connects its signal receivers)
 from worker import routing as _routing  # noqa: F401  (serves `celery`, prunes bindings)
 from worker.event_batching import EventBatching
 from worker.results import result_backend_url
 
-#: Threads per worker process: enough to cover rate × Pinpoint latency.
-DEFAULT_CONCURRENCY = 16
+log = logging.getLogger(__name__)
 
 settings = Settings.from_env()
 
@@ -32,7 +33,8 @@ app.conf.update(celery_config(settings))
 app.conf.result_backend = result_backend_url(settings.redis_url)
 app.conf.update(
     worker_pool="threads",
-    worker_concurrency=DEFAULT_CONCURRENCY,
+    # Threads per worker process when `-c` does not say: enough for rate × AWS latency.
+    worker_concurrency=pools.DEFAULT_SLOTS,
     worker_prefetch_multiplier=1,
     task_acks_late=True,
     task_reject_on_worker_lost=True,
@@ -72,20 +74,39 @@ app.steps["consumer"].add(EventBatching)
 
 
 @signals.worker_init.connect
-@signals.worker_process_init.connect
-def _warm_up(**_: Any) -> None:
-    """Build the boto3 client and Redis pool before the first job, not inside it.
+def _check_start(sender: Any = None, **_: Any) -> None:
+    """Refuse, before anything is consumed, what otpq cannot run on (worker/pools.py)
+    or without (Notify's sending identity)."""
+    pools.check(getattr(sender, "pool_cls", app.conf.worker_pool), sys.argv)
+    _check_backend()
+
+
+@signals.celeryd_after_setup.connect
+def _size_and_warm_up(sender: Any = None, instance: Any = None, **_: Any) -> None:
+    """Size this process from the worker's real concurrency, then build the boto3 client
+    and Redis pool before the first job, not inside it.
 
     Built lazily, the first jobs would take their rate-limit tokens and only then spend
-    a hundred milliseconds building a client: their requests reach Pinpoint bunched
-    together, and a quota equal to ours answers 429.
+    a hundred milliseconds building a client: their requests reach AWS bunched together,
+    and a quota equal to ours answers 429.
     """
     from worker.runtime import runtime
 
-    _check_backend()
-    rt = runtime(settings, pool_size=app.conf.worker_concurrency or DEFAULT_CONCURRENCY)
+    pool = pools.adopt(instance) if instance is not None else pools.current()
+    reserved = lanes.reserved_slots(pool.slots, settings.interactive_slots)
+    multiplier = max(1, int(app.conf.worker_prefetch_multiplier or 1))
+    app.conf.broker_transport_options["interactive_slots"] = reserved * multiplier
+    rt = runtime(settings)
     rt.gateway  # noqa: B018  (cached: builds the client)
     rt.throttle  # noqa: B018
+    log.info(
+        "otpq worker: %s pool, %d slots (%d kept for logins when serving both lanes), "
+        "%d AWS connections",
+        pool.name,
+        pool.slots,
+        reserved,
+        rt.pool_size,
+    )
 
 
 def _check_backend() -> None:

@@ -28,6 +28,10 @@ connection dropped in between â€” a failover's clients killed, a Redis restart â
 the message in neither place. Here it is kept in memory and pushed back to its queue
 as soon as the channel polls again (tests/system/test_sentinel.py hits this window).
 
+And it asks Redis for the lanes in order, keeping slots for logins (worker/lanes.py):
+the interactive lane first, the bulk lane last and only while the worker holds fewer
+bulk messages than its slots less the ones kept for logins.
+
 With a `sentinel://` broker URL the same hardening rides on kombu's SentinelChannel,
 which asks the sentinels for the current master (`master_name` transport option, set
 by otpq_core.celery_config) and follows it after a failover.
@@ -47,6 +51,8 @@ from typing import Any
 
 import redis
 from kombu.transport import redis as kombu_redis
+
+from worker.lanes import BULK_RECHECK, LaneCycle, is_bulk
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +77,14 @@ _undelivered: deque[tuple[dict[str, Any], str, str]] = deque()
 
 
 class QoS(kombu_redis.QoS):
+    """kombu's ack emulation, also counting the bulk-lane messages held (worker/lanes.py)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Delivery tags of bulk-lane messages delivered and not yet acked or rejected.
+        #: Touched on the consumer's loop (Celery acks there), or its greenlets under gevent.
+        self.bulk_tags: set[str] = set()
+
     def append(self, message: Any, delivery_tag: str) -> None:
         try:
             super().append(message, delivery_tag)
@@ -78,12 +92,41 @@ class QoS(kombu_redis.QoS):
             info = message.delivery_info
             _undelivered.append((message._raw, info["exchange"], info["routing_key"]))
             raise
+        if is_bulk(message.delivery_info):
+            self.bulk_tags.add(delivery_tag)
+
+    def ack(self, delivery_tag: str) -> None:
+        super().ack(delivery_tag)
+        self.bulk_tags.discard(delivery_tag)
+
+    def reject(self, delivery_tag: str, requeue: bool = False) -> None:
+        super().reject(delivery_tag, requeue=requeue)
+        self.bulk_tags.discard(delivery_tag)
+
+    def restore_unacked(self, client: Any = None) -> None:
+        super().restore_unacked(client)
+        self.bulk_tags.clear()
 
 
 class _Hardened:
     """What otpq adds to a kombu Redis channel, plain or Sentinel."""
 
     QoS = QoS
+    #: Transport option (set by the worker, worker/pools.py): messages a worker that
+    #: consumes both lanes keeps for the interactive lanes. 0: no bulk bound.
+    interactive_slots = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Lane order instead of kombu's round robin (worker/lanes.py).
+        cycle = LaneCycle(self._bulk_full)
+        cycle.update(self._queue_cycle.items)
+        self._queue_cycle = cycle
+
+    def _bulk_full(self) -> bool:
+        """The worker holds its share of bulk messages: the rest is for logins."""
+        reserved, held = int(self.interactive_slots or 0), self.qos.prefetch_count
+        return bool(reserved and held) and len(self.qos.bulk_tags) >= held - reserved
 
     def _brpop_start(self, timeout: float | None = None) -> Any:
         while _undelivered:  # a connection error here reconnects and tries again
@@ -91,6 +134,8 @@ class _Hardened:
             self._do_restore_message(payload, exchange, routing_key, self.client)
             _undelivered.popleft()
             logger.warning("put back a message whose delivery a lost connection cut short")
+        if self._queue_cycle.hold_back() and timeout is None:
+            timeout = BULK_RECHECK
         return super()._brpop_start(timeout)
 
     _sync_client: redis.Redis | None = None
@@ -119,11 +164,14 @@ class _Hardened:
 
 
 class Channel(_Hardened, kombu_redis.Channel):
-    pass
+    from_transport_options = (*kombu_redis.Channel.from_transport_options, "interactive_slots")
 
 
 class SentinelChannel(_Hardened, kombu_redis.SentinelChannel):
-    pass
+    from_transport_options = (
+        *kombu_redis.SentinelChannel.from_transport_options,
+        "interactive_slots",
+    )
 
 
 class Transport(kombu_redis.Transport):

@@ -27,7 +27,7 @@ from otpq_core.campaign_keys import SENT, state_for
 from otpq_core.outcomes import Cancelled, reason_for
 from otpq_core.wire import CAMPAIGN_HEADER
 from producer.refid import generate_ref_id
-from worker.app import app, settings
+from worker.app import settings
 from worker.campaign_ledger import CampaignLedger as Ledger
 from worker.runtime import runtime
 
@@ -40,7 +40,7 @@ def ledger() -> Ledger:
     """One Ledger per process, over the runtime's Redis pool (built after a fork)."""
     global _current
     if _current is None or _current[0] != os.getpid():
-        rt = runtime(settings, pool_size=app.conf.worker_concurrency or 16)
+        rt = runtime(settings)
         _current = (os.getpid(), Ledger(rt.redis, settings.hash_key))
     return _current[1]
 

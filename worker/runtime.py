@@ -1,7 +1,8 @@
 """Per-process resources: one boto3 client, one Redis pool, built on first use.
 
-Built lazily (not at import) so a prefork child builds its own after the fork, and
-the hot path never sets up a connection per job.
+Built lazily (not at import), so they are sized from the worker's real concurrency
+(worker/pools.py, known once the worker has started) and the hot path never sets up a
+connection per job.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from redis.retry import Retry
 
 from otpq_core.redis_factory import redis_client
 from otpq_core.settings import Settings
+from worker import pools
 from worker.abuse import Abuse
 from worker.autopipe import AutoPipeline
 from worker.claims import JobClaims
@@ -29,6 +31,8 @@ from worker.unsealing import Unsealer
 @dataclass
 class Runtime:
     settings: Settings
+    #: Most AWS calls this process makes at once: a boto3 client's connection pool must
+    #: hold that many, or urllib3 opens and throws away a connection per extra call.
     pool_size: int = 16
 
     @cached_property
@@ -82,8 +86,15 @@ class Runtime:
 _current: tuple[int, Runtime] | None = None
 
 
-def runtime(settings: Settings, pool_size: int = 16) -> Runtime:
+def aws_calls_at_once(settings: Settings, slots: int) -> int:
+    """A worker's jobs (its slots) plus the rows of `otp.send_batch` (their own pool)."""
+    return slots + settings.batch_concurrency
+
+
+def runtime(settings: Settings) -> Runtime:
+    """This process's runtime, sized from the worker's pool (worker/pools.py)."""
     global _current
     if _current is None or _current[0] != os.getpid():
-        _current = (os.getpid(), Runtime(settings, pool_size))
+        size = aws_calls_at_once(settings, pools.current().slots)
+        _current = (os.getpid(), Runtime(settings, size))
     return _current[1]

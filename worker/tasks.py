@@ -63,7 +63,7 @@ class OtpTask(Task):
 
     @property
     def rt(self) -> Runtime:
-        return runtime(settings, pool_size=app.conf.worker_concurrency or 16)
+        return runtime(settings)
 
     def _header(self, name: str) -> Any:
         value = getattr(self.request, name, None)

@@ -1,23 +1,19 @@
 """The HTTP endpoint (`OTPQ_METRICS_PORT`) and the queue-length gauge read at scrape
 time.
 
-Pools: the default threads pool runs every task in the worker's one process, whose
-HTTP server sees everything. Under prefork the tasks run in child processes; set
-`PROMETHEUS_MULTIPROC_DIR` to an empty directory for the worker and the server sums
-the children's values (prometheus_client's multiprocess mode); without it the
-worker logs a warning and only the queue length is meaningful.
+Every pool otpq runs on (threads, gevent, solo: worker/pools.py) runs the jobs in the
+worker's one process, whose HTTP server sees everything.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Iterator
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -38,11 +34,6 @@ def serve(port: int, settings: Settings, addr: str | None = None) -> WSGIServer 
     on `addr`, by default OTPQ_METRICS_ADDR (127.0.0.1: it has no authentication)."""
     addr = addr or settings.metrics_addr
     registry = REGISTRY
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     with contextlib.suppress(ValueError):  # served once per process; tests may ask again
         registry.register(QueueLength(settings))
     try:

@@ -1,0 +1,66 @@
+"""The pools a worker starts on (worker/pools.py): refused ones say which to use, and a
+started worker sizes its connections from its real `-c`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from otpq_local.redis_server import RedisServer
+from producer.client import OtpClient
+from sandbox import PinpointSandbox, SandboxControl
+from tests.helpers import ROOT, Workers, wait_until
+from tests.integration.conftest import worker_env
+
+pytestmark = pytest.mark.integration
+
+JOB = {"brand_name": "ExampleCorp", "source": "Pools"}
+
+
+@pytest.mark.parametrize("pool", ["prefork", "processes"])
+def test_a_refused_pool_stops_the_worker_at_start_saying_which_to_use(
+    redis_server: RedisServer, sandbox: PinpointSandbox, pool: str
+) -> None:
+    env = {**os.environ, **worker_env(redis_server, sandbox)}
+    done = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "worker", "worker", "-P", pool, "-l", "info"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output
+    assert "pool is not supported" in output, output
+    assert "-P threads" in output and "-P gevent" in output, output
+    assert "ready." not in output
+
+
+def test_connections_follow_the_command_lines_concurrency(
+    redis_server: RedisServer,
+    sandbox: PinpointSandbox,
+    pinpoint: SandboxControl,
+    client: OtpClient,
+    start_worker: Workers,
+    redis_url: str,
+) -> None:
+    """`-c 40` (not the app's default 16): 40 slots, and a boto3 pool that holds 40 calls
+    at once plus the batch rows' pool, so 40 slow calls in flight discard no connection."""
+    env = worker_env(redis_server, sandbox, OTPQ_SEND_RATE="0", OTPQ_BATCH_CONCURRENCY="8")
+    worker = start_worker(env, "sized", concurrency=40)
+    assert "threads pool, 40 slots (10 kept for logins" in worker.log()
+    assert "48 AWS connections" in worker.log()
+    pinpoint.set_faults(latency_ms=300)
+    jobs = [client.send(f"+1425561{i:04d}", **JOB) for i in range(120)]
+    wait_until(
+        lambda: all(client.status(j).state == "succeeded" for j in jobs),
+        what="every send",
+        timeout=60,
+    )
+    pinpoint.set_faults()
+    assert len(pinpoint.outbox()) == 120
+    assert "Connection pool is full" not in worker.log()
