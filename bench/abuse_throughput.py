@@ -22,7 +22,7 @@ ON = {"OTPQ_DESTINATION_SENDS": "", "OTPQ_VERIFY_FAILURES": "", "OTPQ_RESEND_COO
 
 def drain_rate(stack: BenchStack, limits: dict[str, str], first: int, jobs: int) -> float:
     stack.env.update(limits)
-    return drain_sends(stack, numbers(jobs, start=first), "Abuse", 1, 16)
+    return drain_sends(stack, numbers(jobs, start=first), "Abuse", 1, 16).rate
 
 
 def main() -> None:
