@@ -5,7 +5,7 @@
 
 Needs `py-spy` (`pip install py-spy`; not a dependency of otpq). One worker process
 drains --jobs sends staged in Redis (bench/throughput.py's drain) while py-spy samples
-every thread's stack (CPU only, not idle). Printed:
+the stack of the thread holding the GIL (Python CPU, not waits). Printed:
   * the share of samples by the package of the running (leaf) frame;
   * otpq's steps: for samples taken inside otpq's code, the innermost otpq function on
     the stack (what otpq was doing, Redis and botocore work it asked for included).
@@ -111,7 +111,7 @@ def main() -> None:
         out = stack.workdir / "stacks.txt"
         spy = subprocess.Popen(
             ["py-spy", "record", "--pid", str(worker.pid), "--rate", str(args.rate),
-             "--format", "raw", "--output", str(out), "--nonblocking"],
+             "--format", "raw", "--output", str(out), "--nonblocking", "--gil"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         before = cpu_seconds(worker.pid or 0)

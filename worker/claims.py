@@ -182,10 +182,11 @@ class JobClaims:
         outcome: dict[str, Any],
         also: Callable[[redis.client.Pipeline], None] | None = None,
         campaign: str | None = None,
-    ) -> None:
+    ) -> bool:
         """Record the outcome. `also` queues bookkeeping (the stored result, campaign
         counts) on the same pipeline: one round trip for all of it. Only the claim's own
-        write can fail the job; an error in the rest is logged and the outcome stands."""
+        write can fail the job; an error in the rest is logged and the outcome stands.
+        Returns whether all of the bookkeeping was written too."""
         value = json.dumps(outcome)
 
         def build(pipe: redis.client.Pipeline) -> None:
@@ -198,6 +199,9 @@ class JobClaims:
         replies = self._through_outage(lambda: self.autopipe.run(build))
         if isinstance(replies[0], Exception):
             raise replies[0]
+        written = True
         for reply in replies[1:]:
             if isinstance(reply, Exception):
                 log.warning("bookkeeping after job %s failed: %s", job_id, reply)
+                written = False
+        return written

@@ -30,7 +30,7 @@ from celery.states import SUCCESS
 from otpq_core.outcomes import OtpqError, Retrying
 from otpq_core.redaction import redact_text
 from otpq_core.wire import SEND_TASK, VERIFY_TASK
-from worker import campaign_hooks, metrics
+from worker import campaign_hooks, metrics, results
 from worker.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -52,11 +52,17 @@ class Job:
 
 
 def sent_into(pipe: redis.client.Pipeline, job: Job, result: dict[str, Any]) -> None:
-    """A send this run made: queue its result (a row's) and its campaign row or daily
-    count on the pipeline recording its claim's outcome."""
-    if job.row:
-        _queue_result(pipe, job.job_id, result)
+    """A send this run made: queue its stored result and its campaign row or daily count
+    on the pipeline recording its claim's outcome (one round trip for all of it)."""
+    _queue_result(pipe, job.job_id, result)
     campaign_hooks.sent_into(job.campaign, job.job_id, pipe)
+
+
+def stored(job: Job) -> None:
+    """`sent_into`'s pipeline went through: Celery need not store this task's result
+    again once the task returns it (a row's result is never Celery's to store)."""
+    if not job.row:
+        results.stored_with_claim(job.job_id)
 
 
 def succeeded(rt: Runtime, job: Job, result: Any, *, fresh: bool = True) -> None:
@@ -104,10 +110,11 @@ def result_backend() -> Any:
 
 def _queue_result(pipe: Any, job_id: str, result: dict[str, Any]) -> None:
     """What `app.backend.store_result(job_id, result, SUCCESS)` writes (SET + PUBLISH),
-    queued on the pipeline that records the row's claim. Celery's call first reads the
-    stored state so that a late write cannot overwrite a SUCCESS: a row that has just
-    won its claim has no such outcome to protect, and skipping that read saves a round
-    trip per row. The meta is Celery's shape for a request-less store."""
+    queued on the pipeline that records the send's claim. Celery's call first reads the
+    stored state so that a late write cannot overwrite a SUCCESS: a send that has just
+    won its claim has no such outcome to protect, and skipping that read and Celery's
+    own write saves two round trips per send. The meta is Celery's shape for a store
+    without a group or a parent (otpq's jobs have neither)."""
     backend = result_backend()
     meta = {
         "status": SUCCESS,

@@ -7,10 +7,16 @@ thread (a near-zero backoff), it can store SUCCESS between the two: the late RET
 overwrote it, and a job that had succeeded read `retrying` for good. Here the check and
 the write are one Lua script, so a RETRY (or any other state that is not final) lands
 only on a key that holds no final state yet.
+
+A fresh send's result is written by otpq itself, in the round trip that records its
+claim (worker/ending.py `sent_into`); `stored_with_claim` tells this backend, so the
+SUCCESS Celery stores when the task returns is not written a second time (Celery's
+store is a read and a write: two round trips a send saved).
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from celery import states
@@ -36,11 +42,28 @@ return 1
 """
 
 
+#: Per thread (per greenlet under gevent): the task whose SUCCESS otpq just stored.
+_stored = threading.local()
+
+
+def stored_with_claim(task_id: str) -> None:
+    """The running task's SUCCESS result is already in Redis, written with its claim."""
+    _stored.task_id = task_id
+
+
 class _KeepsFinished:
     """Mixin for Celery's Redis backends (plain and Sentinel)."""
 
     expires: Any
     client: Any
+
+    def store_result(
+        self, task_id: Any, result: Any, state: str, traceback: Any = None, **kwargs: Any
+    ) -> Any:
+        if state == states.SUCCESS and getattr(_stored, "task_id", None) == task_id:
+            _stored.task_id = None
+            return result
+        return super().store_result(task_id, result, state, traceback, **kwargs)  # type: ignore[misc]
 
     def _set_with_state(self, key: Any, value: Any, state: str) -> Any:
         if state in states.READY_STATES:

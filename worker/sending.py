@@ -123,5 +123,6 @@ def run(rt: Runtime, attempt: Attempt, args: tuple[Any, ...], kwargs: Any) -> Se
         rt.abuse.code_sent_into(pipe, request)
         ending.sent_into(pipe, job, result)
 
-    rt.claims.complete(job_id, {"result": result}, also=also, campaign=campaign)
+    if rt.claims.complete(job_id, {"result": result}, also=also, campaign=campaign):
+        ending.stored(job)
     return Sent(result, fresh=True)

@@ -52,3 +52,24 @@ def test_states_that_are_not_final_still_move_and_expire(
     assert 0 < backend.client.ttl(backend.get_key_for_task("job-2")) <= backend.expires
     backend.mark_as_done("job-2", {"valid": True})
     assert state(backend, "job-2") == states.SUCCESS
+
+
+def test_a_result_stored_with_its_claim_is_not_written_again(
+    backend: KeepsFinishedRedisBackend,
+) -> None:
+    """otpq writes a fresh send's SUCCESS with its claim; Celery's store of the same task
+    id, on the same thread, then writes nothing (here: the RETRY left in place shows it)."""
+    from worker.results import stored_with_claim
+
+    write(backend, "job-3", states.RETRY, {"exc_type": "Retrying", "exc_message": ["x"]})
+    stored_with_claim("job-3")
+    backend.mark_as_done("job-3", {"message_id": "m"})
+    assert state(backend, "job-3") == states.RETRY
+    # Once only, and only for that task and that state.
+    backend.mark_as_done("job-3", {"message_id": "m"})
+    assert state(backend, "job-3") == states.SUCCESS
+    stored_with_claim("job-4")
+    backend.mark_as_done("job-5", {"message_id": "m"})
+    assert state(backend, "job-5") == states.SUCCESS
+    backend.mark_as_failure("job-4", RuntimeError("boom"))
+    assert state(backend, "job-4") == states.FAILURE
