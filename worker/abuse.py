@@ -50,7 +50,8 @@ from otpq_core.wire import VERIFY_TASK
 from producer.refid import generate_ref_id
 from producer.requests import SendRequest, VerifyRequest
 from worker.autopipe import AutoPipeline
-from worker.sliding_windows import Backoff, SlidingWindows
+from worker.ratelimit import Guard
+from worker.sliding_windows import FUNCTION, Backoff, SlidingWindows, Verdict, verdict
 
 log = logging.getLogger(__name__)
 
@@ -82,25 +83,42 @@ class Abuse:
         return self.hasher.number_key("fails", destination, reference)
 
     def admit_send(self, request: SendRequest, job_id: str) -> None:
-        check_country(request.destination, self.settings)
-        cooldown = self.settings.resend_cooldown
+        """Admit a send on its own round trip (`send_guard` rides on the send's token)."""
+        guard = self.send_guard(request, job_id)
+        if guard is None:
+            return
         try:
-            first_wins = None
-            if cooldown > 0:
-                key = self.hasher.number_key("cooldown", request.destination, request.ref_id)
-                first_wins = (key, cooldown)
-            verdict = self.windows.admit(
-                self.sends_key(request.destination),
-                job_id,
-                self.settings.destination_sends,
-                cooldown=first_wins,
-            )
+            reply = self.windows.run(guard)
         except redis.RedisError as exc:
             raise AbuseUnavailable(str(exc)) from exc
+        self.check_send(verdict(reply))
+
+    def send_guard(self, request: SendRequest, job_id: str) -> Guard | None:
+        """A send's destination limits (country lists here; resend cooldown and send
+        budgets as the guard of its first rate-limit acquire, worker/sending.py), or
+        None when no budget or cooldown applies. `check_send` reads the guard's reply."""
+        check_country(request.destination, self.settings)
+        cooldown = self.settings.resend_cooldown
+        first_wins = None
+        if cooldown > 0:
+            key = self.hasher.number_key("cooldown", request.destination, request.ref_id)
+            first_wins = (key, cooldown)
+        admission = SlidingWindows.admission(
+            self.sends_key(request.destination),
+            job_id,
+            self.settings.destination_sends,
+            cooldown=first_wins,
+        )
+        if admission is None:
+            return None
+        return Guard(FUNCTION, admission.keys, admission.args)
+
+    def check_send(self, verdict: Verdict) -> None:
+        """`cooldown` or `limited` unless the send's admission let it go."""
         if verdict.cooldown_holder is not None:
             raise ResendCooldown(
                 f"job {verdict.cooldown_holder} sent a code for this destination and "
-                f"reference less than {cooldown:g}s ago"
+                f"reference less than {self.settings.resend_cooldown:g}s ago"
             )
         if not verdict.admitted:
             raise DestinationLimited(

@@ -27,7 +27,7 @@ from worker import ending, metrics
 from worker.abuse import AbuseUnavailable
 from worker.backoff import full_jitter
 from worker.gateways import Transient
-from worker.ratelimit import Bucket, LimiterUnavailable, Mark
+from worker.ratelimit import Bucket, Guard, LimiterUnavailable, Mark
 from worker.runtime import Runtime
 from worker.throttle import Capacity
 
@@ -114,12 +114,16 @@ def take_capacity(
     *,
     fail_open: bool,
     mark: Mark | None = None,
+    guard: Guard | None = None,
 ) -> Capacity:
     """Take a token from every bucket (and set `mark` with it), or reschedule. Returns
-    at once, without a token, if `mark`'s key is already set."""
+    at once, without a token, if `mark`'s key is already set. `guard` is checked in the
+    same step as the first token (`GuardRefused` when it refuses)."""
     deadline = attempt.deadline
     try:
-        capacity = rt.throttle.take(buckets, bulk=attempt.bulk, deadline=deadline, mark=mark)
+        capacity = rt.throttle.take(
+            buckets, bulk=attempt.bulk, deadline=deadline, mark=mark, guard=guard
+        )
     except LimiterUnavailable:
         if fail_open:
             return Capacity(True)

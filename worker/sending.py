@@ -1,7 +1,8 @@
 """One send's policy, whoever runs it: the `otp.send` task, or a row of `otp.send_batch`.
 
-parse → deadline → campaign cancelled? → abuse limits → rate-limit capacity, claim and
-(for a campaign row) the cancel check again, in one atomic step → gateway → result.
+parse → deadline → campaign cancelled? → country lists → abuse limits (resend cooldown,
+send budgets), rate-limit capacity, claim and (for a campaign row) the cancel check
+again, in one atomic step → gateway → result, written with the claim's outcome.
 Rescheduling belongs to the caller: the pipeline raises `Again`, and `otp.send`
 re-publishes itself (a Celery retry) while a batch re-enqueues the row alone as an
 `otp.send` with the same job id. How either ends (result, campaign row, metrics,
@@ -35,7 +36,9 @@ from worker.policy import (
     retry_or_give_up,
     take_capacity,
 )
+from worker.ratelimit import GuardRefused
 from worker.runtime import Runtime
+from worker.sliding_windows import verdict
 
 __all__ = [
     "CAPACITY_RECHECK_CAP",
@@ -76,7 +79,9 @@ def run(rt: Runtime, attempt: Attempt, args: tuple[Any, ...], kwargs: Any) -> Se
     check_deadline(attempt.deadline)
     campaign_hooks.raise_if_campaign_cancelled(attempt.campaign)
     job_id = attempt.job_id
-    admit(lambda: rt.abuse.admit_send(request, job_id), attempt)
+    # Country lists here; the destination's budgets and resend cooldown ride on the
+    # first token's round trip, before anything is taken.
+    guard = rt.abuse.send_guard(request, job_id)
     origination = origination_for(request, rt.settings.origination_identity)
     buckets = rt.throttle.buckets(request, origination)
     # The claim rides on the token's round trip when a bucket is limited (always, in
@@ -85,7 +90,11 @@ def run(rt: Runtime, attempt: Attempt, args: tuple[Any, ...], kwargs: Any) -> Se
     # long the row waited for capacity: after `campaign cancel` returns, no row claims.
     campaign = attempt.campaign
     mark = rt.claims.mark(job_id, campaign)
-    capacity = take_capacity(rt, buckets, attempt, fail_open=False, mark=mark)
+    try:
+        capacity = take_capacity(rt, buckets, attempt, fail_open=False, mark=mark, guard=guard)
+    except GuardRefused as refused:
+        rt.abuse.check_send(verdict(refused.reply))
+        raise AssertionError("a guard refused without a refusal") from None
     if capacity.stopped:
         raise Cancelled("its campaign was cancelled before it was sent")
     if not capacity.marked:

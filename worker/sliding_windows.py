@@ -10,7 +10,8 @@ A dozen members per destination at most: exact counts cost less than approximati
 
 The resend cooldown (the first job to send a destination a code for a reference wins:
 otpq_core/cooldown.py, the rule the producer applies too) is checked first in the same
-script: admitting a send is one round trip, not three.
+script. A send runs it as the guard of its first rate-limit acquire (FUNCTION, through
+worker/ratelimit's `Guard`): from abuse limits to token and claim, one round trip.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -75,6 +77,19 @@ return {1}
 )
 
 
+#: The same script as a Lua function `guard(KEYS, ARGV)`: a rate-limit acquire's guard
+#: (worker/ratelimit/script.py `guarded`), whose reply {1} lets the acquire go.
+FUNCTION = "local function guard(KEYS, ARGV)\n" + SOURCE + "\nend\n"
+
+
+@dataclass(frozen=True)
+class Admission:
+    """One admission as the script takes it: its keys and arguments."""
+
+    keys: list[str]
+    args: list[str | float]
+
+
 @dataclass(frozen=True)
 class Verdict:
     admitted: bool
@@ -120,12 +135,29 @@ class SlidingWindows:
         destination and reference within that time (producer/guards.py `first_wins`),
         in the same round trip. `backoff`: also refuse until the newest member is old
         enough (needs a budget: the window bounds what is counted)."""
+        admission = self.admission(key, member, budgets, now, cooldown=cooldown, backoff=backoff)
+        if admission is None:
+            return Verdict(True)
+        return verdict(self._autopipe.script(self._script, admission.keys, admission.args))
+
+    @staticmethod
+    def admission(
+        key: str,
+        member: str,
+        budgets: Sequence[tuple[int, float]],
+        now: float | None = None,
+        *,
+        cooldown: tuple[str, float] | None = None,
+        backoff: Backoff | None = None,
+    ) -> Admission | None:
+        """`admit`'s script keys and arguments, to run alone or as a guard; None when
+        there is nothing to check (no budget, no cooldown)."""
         # Without a cooldown the script never reads KEYS[2]; it is named all the same.
         cooldown_key, cooldown_ms = key + ":no-cooldown", 0
         if cooldown is not None:
             cooldown_key, cooldown_ms = cooldown[0], ttl_ms(cooldown[1])
         if not budgets and not cooldown_ms:
-            return Verdict(True)
+            return None
         ordered = sorted(budgets, key=lambda b: b[1])
         args: list[str | float] = [member, repr(time.time() if now is None else now), cooldown_ms]
         if backoff is not None and backoff.first > 0:
@@ -134,17 +166,11 @@ class SlidingWindows:
             args += ["0", "0", "0"]
         for limit, window in ordered:
             args += [str(limit), repr(float(window))]
-        reply = self._autopipe.script(self._script, [key, cooldown_key], args)
-        if int(reply[0]) == 1:
-            return Verdict(True)
-        if int(reply[0]) == 2:
-            holder = reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1])
-            return Verdict(False, cooldown_holder=holder)
-        if int(reply[0]) == 3:
-            return Verdict(False, retry_after=float(reply[1]), backoff=True)
-        return Verdict(
-            False, limit=int(reply[1]), window=float(reply[2]), retry_after=float(reply[3])
-        )
+        return Admission([key, cooldown_key], args)
+
+    def run(self, admission: Admission | Any) -> list[Any]:
+        """The script's raw reply for a prepared admission (its `keys` and `args`)."""
+        return self._autopipe.script(self._script, admission.keys, admission.args)  # type: ignore[no-any-return]
 
     def refund(self, key: str, member: str) -> None:
         self.redis.zrem(key, member)
@@ -153,3 +179,15 @@ class SlidingWindows:
         """Members younger than `window` (for tests and operators)."""
         now = time.time() if now is None else now
         return int(self.redis.zcount(key, f"({now - window!r}", "+inf"))
+
+
+def verdict(reply: list[Any]) -> Verdict:
+    """The script's reply as a `Verdict`."""
+    if int(reply[0]) == 1:
+        return Verdict(True)
+    if int(reply[0]) == 2:
+        holder = reply[1].decode() if isinstance(reply[1], bytes) else str(reply[1])
+        return Verdict(False, cooldown_holder=holder)
+    if int(reply[0]) == 3:
+        return Verdict(False, retry_after=float(reply[1]), backoff=True)
+    return Verdict(False, limit=int(reply[1]), window=float(reply[2]), retry_after=float(reply[3]))

@@ -28,7 +28,15 @@ import phonenumbers
 
 from otpq_core.settings import Settings
 from producer.requests import SendRequest, VerifyRequest
-from worker.ratelimit import Bucket, LimiterUnavailable, Mark, MarkHeld, RateLimiter, Stopped
+from worker.ratelimit import (
+    Bucket,
+    Guard,
+    LimiterUnavailable,
+    Mark,
+    MarkHeld,
+    RateLimiter,
+    Stopped,
+)
 
 #: Seconds of each burst held back (at least one token): a token is taken some
 #: milliseconds before its request reaches Pinpoint, and that delay varies with load;
@@ -95,12 +103,14 @@ class Throttle:
         bulk: bool,
         deadline: float | None,
         mark: Mark | None = None,
+        guard: Guard | None = None,
     ) -> Capacity:
         """Wait in the slot for a token from every bucket, bounded; bulk leaves a reserve.
         With `mark`, the token is taken only if the mark's key is free, and sets it. A mark
-        with a stop goes to Redis even when no bucket is limited: the stop is checked in
-        the step that sets the mark, never apart from it."""
-        if not buckets and (mark is None or mark.stop is None):
+        with a stop, or a `guard` (checked in the first acquire; `GuardRefused` when it
+        refuses), goes to Redis even when no bucket is limited: the stop is checked in the
+        step that sets the mark, never apart from it."""
+        if not buckets and (mark is None or mark.stop is None) and guard is None:
             return Capacity(granted=True)
         reserve = self.settings.bulk_reserve if bulk else 0.0
         hold_until = time.time() + self.settings.max_capacity_wait
@@ -110,6 +120,7 @@ class Throttle:
                 deadline=min(deadline, hold_until) if deadline else hold_until,
                 reserve=reserve,
                 mark=mark,
+                guard=guard,
             )
         except MarkHeld:
             return Capacity(False, marked=False)

@@ -34,6 +34,8 @@ they would be full again and any slowdown has been regained.
 from worker.ratelimit.buckets import Bucket
 from worker.ratelimit.limiter import (
     Decision,
+    Guard,
+    GuardRefused,
     LimiterUnavailable,
     Mark,
     MarkHeld,
@@ -44,6 +46,8 @@ from worker.ratelimit.limiter import (
 __all__ = [
     "Bucket",
     "Decision",
+    "Guard",
+    "GuardRefused",
     "LimiterUnavailable",
     "Mark",
     "MarkHeld",

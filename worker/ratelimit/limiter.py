@@ -6,13 +6,14 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 import redis.exceptions
 
 from worker.autopipe import AutoPipeline
 from worker.ratelimit.buckets import Bucket
-from worker.ratelimit.script import SOURCE
+from worker.ratelimit.script import SOURCE, guarded
 
 #: Key prefix; a bucket's key is this plus its label. In Redis Cluster use a hash tag
 #: (``"{otpq:rl}:"``) so that the buckets of one acquire share a slot.
@@ -85,6 +86,26 @@ class Mark:
     register: str | None = None
 
 
+@dataclass(frozen=True)
+class Guard:
+    """A check run in the same atomic step as an acquire, before any token is taken:
+    `function` is Lua defining `local function guard(KEYS, ARGV)`, whose reply lets the
+    acquire go when its first element is 1. A send's abuse limits ride on its first
+    acquire this way (worker/sliding_windows.py)."""
+
+    function: str
+    keys: list[str]
+    args: list[Any]
+
+
+class GuardRefused(Exception):
+    """The guard did not let the acquire go: nothing was taken. `reply` is its reply."""
+
+    def __init__(self, reply: Any) -> None:
+        super().__init__("refused by the acquire's guard")
+        self.reply = reply
+
+
 class MarkHeld(Exception):
     """`wait` found the mark's key already set: nothing was taken."""
 
@@ -148,6 +169,7 @@ class RateLimiter:
         self._tuning.append(repr((1.0 - floor) / recovery))
         # Registered once: EVALSHA, reloaded by redis-py on NOSCRIPT (e.g. after a restart).
         self._script = redis.register_script(SOURCE)
+        self._guarded: dict[str, Any] = {}  # guard function -> its registered script
         #: Calls share round trips with other threads' (worker/autopipe.py); give the
         #: process's own so that they share with its claims and abuse limits too.
         self._autopipe = autopipe or AutoPipeline(redis)
@@ -162,13 +184,15 @@ class RateLimiter:
         reserve: float = 0.0,
         now: float | None = None,
         mark: Mark | None = None,
+        guard: Guard | None = None,
     ) -> Decision:
         """Take one token from every bucket, or from none (and set `mark` with them, if
-        its key is free). One Redis round trip."""
+        its key is free). One Redis round trip, `guard` included: `GuardRefused` when it
+        does not let the acquire go (nothing taken)."""
         if not 0 <= reserve < 1:
             raise ValueError(f"reserve must be in [0, 1), got {reserve!r}")
         limited = _limited(buckets)
-        if not limited and (mark is None or mark.stop is None):
+        if not limited and (mark is None or mark.stop is None) and guard is None:
             return Decision(True, 0.0)
         mode, extra = "acquire", ([], [])
         if mark is not None:
@@ -178,7 +202,7 @@ class RateLimiter:
                 register = mark.register or mark.key + ":register"
                 mode = "guarded"
                 extra = ([mark.key, mark.stop[0], register], [mark.value, ttl, mark.stop[1]])
-        outcome, retry_after, at = self._run(mode, limited, now, reserve, extra)
+        outcome, retry_after, at = self._run(mode, limited, now, reserve, extra, guard)
         if int(outcome) == 2:  # the mark's key exists: nothing taken
             return Decision(False, 0.0, float(at), marked=False)
         if int(outcome) == 3:  # the stop is set: nothing taken
@@ -195,17 +219,20 @@ class RateLimiter:
         reserve: float = 0.0,
         sleep: Callable[[float], object] = time.sleep,
         mark: Mark | None = None,
+        guard: Guard | None = None,
     ) -> tuple[bool, float]:
         """Acquire, sleeping each refusal's retry_after (plus jitter) in between.
 
         Gives up without sleeping as soon as retry_after reaches past `deadline`
         (epoch seconds, this host's clock). Returns (granted, seconds slept). Raises
         `MarkHeld` as soon as `mark`'s key is found set, `Stopped` as soon as its stop
-        is: each acquire after a sleep looks again.
+        is: each acquire after a sleep looks again. `guard` rides on the first acquire
+        only (`GuardRefused` if it refuses); once passed, it is not asked again.
         """
         waited = 0.0
         while True:
-            decision = self.acquire(buckets, reserve=reserve, mark=mark)
+            decision = self.acquire(buckets, reserve=reserve, mark=mark, guard=guard)
+            guard = None
             if decision.marked is False:
                 raise MarkHeld(mark.key if mark else "")
             if decision.stopped:
@@ -242,13 +269,29 @@ class RateLimiter:
         now: float | None,
         reserve: float = 0.0,
         extra: tuple[list[str], list[bytes | str]] = ([], []),
+        guard: Guard | None = None,
     ) -> list:
         args: list[bytes | str] = [mode, "" if now is None else repr(float(now))]
         args += [repr(float(reserve)), *self._tuning]
         for bucket in buckets:
             args += [repr(float(bucket.rate or 0.0)), repr(bucket.capacity)]
         keys = [self.key(b) for b in buckets] + extra[0]
+        args += extra[1]
+        script = self._script
+        if guard is not None:
+            script = self._guarded.get(guard.function)
+            if script is None:
+                script = self._guarded[guard.function] = self.redis.register_script(
+                    guarded(guard.function)
+                )
+            keys = [*guard.keys, *keys]
+            args = [str(len(guard.keys)), str(len(guard.args)), *guard.args, *args]
         try:
-            return self._autopipe.script(self._script, keys, args + extra[1])
+            reply = self._autopipe.script(script, keys, args)
         except _UNAVAILABLE as exc:
             raise LimiterUnavailable(f"rate limiter unavailable: {exc}") from exc
+        if guard is None:
+            return reply  # type: ignore[no-any-return]
+        if int(reply[0]) != 1:
+            raise GuardRefused(reply[1])
+        return reply[1]  # type: ignore[no-any-return]

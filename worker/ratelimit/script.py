@@ -25,6 +25,10 @@ when granted, the mark's key joins the register scored with the server's time. T
 check, the token and the claim are one step, so a cancel that set the field sees every
 claim made before it in the register, and none is made after it.
 
+A guard (`guarded`) runs another script's function first, in the same atomic step: an
+acquire goes ahead only if the guard lets it, so a check that must pass before a token
+is taken (a send's abuse limits) costs no round trip of its own.
+
 Returns: acquire -> {granted 0|1, retry_after, now}; mark -> the same, or
 {2, "0", now} when the mark's key exists (nothing taken); guarded -> as mark, or
 {3, "0", now} when the stop field is set (nothing taken); throttle, factor ->
@@ -161,3 +165,33 @@ elseif mode == 'factor' then
 end
 return redis.error_reply('otpq ratelimit: unknown mode ' .. tostring(mode))
 """
+
+
+#: Splits a guarded call's KEYS and ARGV (ARGV[1], ARGV[2]: the guard's key and argument
+#: counts; the guard's keys and arguments first), runs `guard`, and acquires only if the
+#: guard's reply starts with 1. Returns {0, guard's reply} or {1, the acquire's reply}.
+_GUARDED = r"""
+local nk, na = tonumber(ARGV[1]), tonumber(ARGV[2])
+local gk, ga, lk, la = {}, {}, {}, {}
+for i = 1, #KEYS do
+  if i <= nk then gk[#gk + 1] = KEYS[i] else lk[#lk + 1] = KEYS[i] end
+end
+for i = 3, #ARGV do
+  if i <= 2 + na then ga[#ga + 1] = ARGV[i] else la[#la + 1] = ARGV[i] end
+end
+local verdict = guard(gk, ga)
+if tonumber(verdict[1]) ~= 1 then return {0, verdict} end
+return {1, acquire(lk, la)}
+"""
+
+
+def guarded(guard_function: str) -> str:
+    """The limiter's script behind a guard: `guard_function` is Lua defining
+    `local function guard(KEYS, ARGV)` (worker/sliding_windows.py FUNCTION)."""
+    return (
+        guard_function
+        + "local function acquire(KEYS, ARGV)\n"
+        + SOURCE
+        + "\nend\n"
+        + _GUARDED
+    )

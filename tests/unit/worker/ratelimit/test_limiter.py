@@ -59,6 +59,8 @@ def test_public_api_is_exactly_this() -> None:
     assert sorted(worker.ratelimit.__all__) == [
         "Bucket",
         "Decision",
+        "Guard",
+        "GuardRefused",
         "LimiterUnavailable",
         "Mark",
         "MarkHeld",
@@ -454,3 +456,59 @@ def test_a_row_waiting_for_capacity_is_stopped_after_its_wait(
     with pytest.raises(Stopped):
         limiter.wait([bucket], deadline=None, mark=guarded(), sleep=cancel_meanwhile)
     assert len(naps) == 1 and client.exists("otpq:claim:row") == 0
+
+
+#: A guard that lets the acquire go while KEYS[1] holds "open", and counts its calls.
+GATE = r"""
+local function guard(KEYS, ARGV)
+  redis.call('INCR', KEYS[2])
+  if redis.call('GET', KEYS[1]) == ARGV[1] then return {1} end
+  return {0, 'closed'}
+end
+"""
+
+
+def gate(open_value: str = "open") -> worker.ratelimit.Guard:
+    return worker.ratelimit.Guard(GATE, ["gate", "gate:calls"], [open_value])
+
+
+def test_a_refusing_guard_takes_nothing(limiter: RateLimiter, client: redis.Redis) -> None:
+    bucket = Bucket("send", 10, burst=1)
+    mark = Mark("claim:j", "inflight", 60)
+    with pytest.raises(worker.ratelimit.GuardRefused) as refused:
+        limiter.acquire([bucket], now=T0, mark=mark, guard=gate())
+    assert refused.value.reply == [0, b"closed"]
+    assert client.get("claim:j") is None
+    assert limiter.acquire([bucket], now=T0).granted  # its one token is still there
+
+
+def test_a_guard_that_lets_go_takes_the_token_and_the_mark_in_one_step(
+    limiter: RateLimiter, client: redis.Redis
+) -> None:
+    client.set("gate", "open")
+    bucket = Bucket("send", 10, burst=1)
+    decision = limiter.acquire([bucket], now=T0, mark=Mark("claim:j", "x", 60), guard=gate())
+    assert decision.granted and decision.marked
+    assert client.get("claim:j") == b"x"
+    assert not limiter.acquire([bucket], now=T0).granted
+    assert int(client.get("gate:calls") or 0) == 1
+
+
+def test_a_guard_runs_even_when_no_bucket_is_limited(
+    limiter: RateLimiter, client: redis.Redis
+) -> None:
+    with pytest.raises(worker.ratelimit.GuardRefused):
+        limiter.acquire([Bucket("send", None)], guard=gate())
+    client.set("gate", "open")
+    assert limiter.acquire([Bucket("send", None)], guard=gate()).granted
+
+
+def test_wait_asks_the_guard_once_then_only_waits_for_tokens(
+    limiter: RateLimiter, client: redis.Redis
+) -> None:
+    client.set("gate", "open")
+    bucket = Bucket("send", 10, burst=1)
+    assert limiter.acquire([bucket]).granted  # empty: the next token is 0.1 s away
+    granted, _ = limiter.wait([bucket], deadline=time.time() + 5, guard=gate())
+    assert granted
+    assert int(client.get("gate:calls") or 0) == 1
