@@ -86,10 +86,17 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--rate", type=int, default=250, help="samples per second")
     parser.add_argument("--save", help="keep the collapsed stacks in this file")
+    parser.add_argument(
+        "--batch", type=int, default=0, help="rows per otp.send_batch (a campaign) instead"
+    )
     args = parser.parse_args()
     if not shutil.which("py-spy"):
         sys.exit("bench/profile.py needs py-spy: pip install py-spy")
-    with bench_stack(OTPQ_SEND_RATE="100000", OTPQ_VERIFY_RATE="100000") as stack:
+    limits = {"OTPQ_SEND_RATE": "100000", "OTPQ_VERIFY_RATE": "100000"}
+    if args.batch:
+        limits.update(OTPQ_BATCH_CONCURRENCY=str(args.concurrency), OTPQ_RESEND_COOLDOWN="0")
+        limits.update(OTPQ_DESTINATION_SENDS="0")
+    with bench_stack(**limits) as stack:
         os.environ["REDIS_URL"] = stack.env["REDIS_URL"]
         r = redis.Redis.from_url(stack.env["REDIS_URL"])
         destinations = numbers(args.jobs, start=700_000)
@@ -101,13 +108,26 @@ def main() -> None:
                 noop.send_task("boto", kwargs={"destination": n}, task_id=job_id, queue="noop")
             queue, app = "noop", "bench.boto_app"
             stack.env["BENCH_POOL_CONNECTIONS"] = str(args.concurrency)
+        elif args.batch:
+            from otpq_core.settings import Settings
+            from producer.campaign import Campaigns
+
+            campaigns = Campaigns(Settings.from_env(stack.env))
+            rows = [{"destination": n} for n in destinations]
+            report = campaigns.start(
+                rows, brand_name="Bench", source="Profile", batch_size=args.batch
+            )
+            ids = [campaigns.row_job_id(report.campaign_id, n) for n in destinations]
+            campaigns.close()
+            queue, app = "otp.bulk", "worker"
         else:
             client = stack.client()
             ids = [client.send(n, "Bench", "Profile", deadline=3600) for n in destinations]
             client.close()
             queue, app = "otp.interactive", "worker"
         r.rename(queue, "bench-staged")
-        (worker,) = start(stack, 1, args.concurrency, app)
+        slots = 8 if args.batch else args.concurrency
+        (worker,) = start(stack, 1, slots, app)
         out = stack.workdir / "stacks.txt"
         spy = subprocess.Popen(
             ["py-spy", "record", "--pid", str(worker.pid), "--rate", str(args.rate),

@@ -1,6 +1,9 @@
-"""Send and verify through the producer, a real worker, Redis and the sandbox."""
+"""Send and verify through the producer, a real worker, Redis and the sandbox, on every
+pool the worker runs on (worker/pools.py)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import pytest
 import redis
@@ -8,16 +11,35 @@ from celery import Celery
 
 from otpq_core.campaign_keys import daily_key
 from otpq_core.outcomes import InvalidRequest
+from otpq_local.redis_server import RedisServer
 from otpq_local.worker_process import WorkerProcess
 from producer.client import OtpClient
 from producer.refid import generate_ref_id
-from sandbox import SandboxControl
-from tests.helpers import wait_until
+from sandbox import PinpointSandbox, SandboxControl
+from tests.helpers import Workers, wait_until
+from tests.integration.conftest import worker_env
 
 pytestmark = pytest.mark.integration
 
 DEST = "+14255550142"
 JOB = {"brand_name": "ExampleCorp", "source": "CreateAccount"}
+#: Every pool worker/pools.py supports runs this whole module.
+POOLS = ["threads", "solo"]
+
+
+@pytest.fixture(scope="module", params=POOLS)
+def worker(
+    request: pytest.FixtureRequest,
+    redis_server: RedisServer,
+    sandbox: PinpointSandbox,
+    start_module_worker: Workers,
+) -> Iterator[WorkerProcess]:
+    """This module's worker, once per pool (each stopped before the next starts)."""
+    pool = request.param
+    env = worker_env(redis_server, sandbox)
+    with start_module_worker.running(env, f"it-{pool}", pool=pool) as running:
+        assert f"{pool} pool" in running.log()
+        yield running
 
 
 def test_send_then_verify_valid_once(
