@@ -119,8 +119,8 @@ def main() -> None:
     )  # fmt: skip
     print(
         f"({n} rows each, {p} worker processes; per task: -P threads -c "
-        f"{args.task_concurrency}; batched: -P {args.pool} -c {args.concurrency}, {args.row_threads} rows "
-        "in flight per process)"
+        f"{args.task_concurrency}; batched: -P {args.pool} -c {args.concurrency}, "
+        f"{args.row_threads} rows in flight per process)"
     )
 
 
