@@ -16,16 +16,25 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-#: (script, full-size arguments, quick arguments)
+#: (script, full-size arguments, quick arguments): issue 15's figures first.
 BENCHES: list[tuple[str, list[str], list[str]]] = [
-    ("throughput.py", ["--jobs", "3000", "--concurrency", "128"], ["--jobs", "800"]),
+    ("lanes.py", ["--profile", "general"], ["--profile", "general", "--probes", "10"]),
+    ("lanes.py", ["--profile", "general", "--batch-size", "100"],
+     ["--profile", "general", "--batch-size", "100", "--probes", "10"]),
+    ("lanes.py", ["--profile", "dedicated", "--backlog", "100000"],
+     ["--profile", "dedicated", "--backlog", "10000", "--probes", "10"]),
+    ("throughput.py", ["--jobs", "3000", "--concurrency", "128"],
+     ["--jobs", "1000", "--concurrency", "128"]),
+    ("throughput.py", ["--jobs", "3000", "--concurrency", "200", "--pool", "gevent"],
+     ["--jobs", "1000", "--concurrency", "200", "--pool", "gevent"]),
+    ("pools.py", ["--rounds", "5", "--jobs", "3000"], ["--rounds", "1", "--jobs", "1000"]),
+    ("bulk_batch.py", ["--pool", "gevent"], ["--pool", "gevent", "--rows", "2000"]),
+    ("bulk_batch.py", ["--pool", "threads"], ["--pool", "threads", "--rows", "2000"]),
     ("rate_limits.py", ["--rate", "40", "--seconds", "15"], ["--rate", "40", "--seconds", "6"]),
     ("limiter_concurrency.py", ["--seconds", "10"], ["--seconds", "2"]),
-    ("lanes.py", ["--backlog", "100000"], ["--backlog", "10000", "--probes", "20"]),
     ("campaign_enqueue.py", [], ["--rows", "20000", "--memory-rows", "100000"]),
-    ("bulk_batch.py", [], ["--rows", "2000"]),
     ("worker_memory.py", ["--jobs", "100000"], ["--jobs", "4000"]),
-]
+]  # fmt: skip
 
 
 def main() -> int:
