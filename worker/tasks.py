@@ -93,8 +93,12 @@ class OtpTask(Task):
             return deadline
 
     def attempt(self) -> Attempt:
-        """This run as the policies see it, from the message's headers."""
-        return Attempt(
+        """This run as the policies see it, from the message's headers (read once per
+        run: the task and its ending both ask)."""
+        cached = getattr(self.request, "otpq_attempt", None)
+        if isinstance(cached, Attempt) and cached.job_id == self.request.id:
+            return cached
+        attempt = Attempt(
             job_id=self.request.id,
             deadline=self.deadline(),
             bulk=self.bulk,
@@ -102,6 +106,8 @@ class OtpTask(Task):
             calls=self._count(CALLS_HEADER),
             failures=self._count(FAILURES_HEADER),
         )
+        self.request.otpq_attempt = attempt
+        return attempt
 
     @contextlib.contextmanager
     def rescheduling(self) -> Iterator[None]:
