@@ -41,12 +41,22 @@ consume, so they keep the stock transport.
 
 The clients built here are kombu's own (`super()._create_client()` over kombu's pool):
 they stay outside otpq_core.redis_factory, which builds otpq's clients.
+
+Without an event loop (`-P gevent` or `-P eventlet`: Celery's synloop calls
+`drain_events` instead of registering the transport with its hub) Celery acks on the
+task's own greenlet, so two hundred greenlets ack at once through a pool of
+`max_connections` (10): kombu's pool raises "Too many connections", the ack is lost (its
+message waits in the unacked set and keeps a prefetch slot until the channel goes), and
+the consumer's own bookkeeping fails the same way and drops the connection. Here a
+caller waits for a free connection instead (`_WaitsForConnection`).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections import deque
+from time import monotonic
 from typing import Any
 
 import redis
@@ -108,6 +118,57 @@ class QoS(kombu_redis.QoS):
         self.bulk_tags.clear()
 
 
+class _WaitsForConnection:
+    """Mixed into a channel's redis-py pool (plain or Sentinel): when all
+    `max_connections` are in use, a caller waits up to `wait_timeout` seconds for one to
+    be released instead of failing at once with MaxConnectionsError."""
+
+    max_connections: int
+    wait_timeout: float
+    _freed: threading.Condition
+    _released: int
+
+    def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        give_up = monotonic() + self.wait_timeout
+        while True:
+            with self._freed:
+                seen = self._released
+            try:
+                return super().get_connection(*args, **kwargs)  # type: ignore[misc]
+            except redis.exceptions.MaxConnectionsError:
+                with self._freed:
+                    while self._released == seen:  # none released since this try
+                        left = give_up - monotonic()
+                        if left <= 0:
+                            raise
+                        self._freed.wait(left)
+
+    def release(self, connection: Any) -> None:
+        try:
+            super().release(connection)  # type: ignore[misc]
+        finally:
+            with self._freed:
+                self._released += 1
+                self._freed.notify()
+
+
+_waiting_classes: dict[type, type] = {}
+
+
+def wait_for_connections(pool: Any, timeout: float) -> Any:
+    """Make `pool` (built by kombu or by redis-py's Sentinel) wait for a free connection."""
+    cls = type(pool)
+    if not issubclass(cls, _WaitsForConnection):
+        if cls not in _waiting_classes:
+            name, bases = f"Waiting{cls.__name__}", (_WaitsForConnection, cls)
+            _waiting_classes[cls] = type(name, bases, {"__module__": __name__})
+        pool.__class__ = _waiting_classes[cls]
+    pool._freed = threading.Condition()
+    pool._released = 0
+    pool.wait_timeout = timeout
+    return pool
+
+
 class _Hardened:
     """What otpq adds to a kombu Redis channel, plain or Sentinel."""
 
@@ -139,6 +200,14 @@ class _Hardened:
         return super()._brpop_start(timeout)
 
     _sync_client: redis.Redis | None = None
+
+    def _get_pool(self, asynchronous: bool = False) -> Any:
+        """The synchronous pool (acks, unacked records, sweeps) waits for a free connection
+        rather than failing: under gevent every task greenlet acks on its own."""
+        pool = super()._get_pool(asynchronous=asynchronous)
+        if asynchronous:  # BRPOP's: one connection, the consumer's
+            return pool
+        return wait_for_connections(pool, timeout=max(1.0, float(self.socket_timeout or 5)))
 
     def _create_client(self, asynchronous: bool = False) -> Any:
         """Reuse the client while its pool lives: a client is a thread-safe view of it."""

@@ -1,13 +1,18 @@
-"""worker.broker's Channel keeps one Redis client per connection pool, and puts back a
-message whose delivery a lost connection cut short."""
+"""worker.broker's Channel keeps one Redis client per connection pool, puts back a
+message whose delivery a lost connection cut short, and lets an ack wait for a free
+connection (under gevent every task greenlet acks on its own)."""
 
 from __future__ import annotations
+
+import threading
+from collections.abc import Callable
 
 import pytest
 import redis
 from kombu import Connection
 from kombu.transport import redis as kombu_redis
 
+from tests.helpers import wait_until
 from worker.broker import Channel
 
 
@@ -66,4 +71,47 @@ def test_a_message_whose_unacked_record_failed_is_put_back(
         again.ack()
         assert len(calls) == 2 and lists.llen("otpq-putback-check") == 0
         lists.close()
+        queue.close()
+
+
+def _in_thread(work: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
+    """Run `work` in a daemon thread; its return value or exception lands in the list."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(work())
+        except Exception as exc:  # the test asserts on it
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def test_an_ack_waits_for_a_free_connection_instead_of_failing(redis_url: str) -> None:
+    """Under gevent every task greenlet acks on its own: more acks at once than the
+    channel has connections. One that finds them all in use waits for one; it used to
+    fail ("Too many connections"), leaving its message unacked and its slot taken."""
+    options = {"max_connections": 2}
+    with Connection(
+        redis_url, transport="worker.broker:Transport", transport_options=options
+    ) as conn:
+        queue = conn.SimpleQueue("otpq-ack-waits")
+        queue.put({"n": 1})
+        message = queue.get(timeout=5)
+        pool = conn.default_channel.pool
+        held = [pool.get_connection() for _ in range(2)]  # every connection busy
+        acking, outcome = _in_thread(message.ack)
+
+        def waiting() -> bool:
+            freed = getattr(pool, "_freed", None)  # a pool that waits has a condition
+            return not acking.is_alive() or bool(freed and freed._waiters)
+
+        wait_until(waiting, what="the ack to wait for a connection (or give up)")
+        for connection in held:
+            pool.release(connection)
+        acking.join(timeout=30)
+        assert outcome == [None], outcome
+        assert not redis.Redis.from_url(redis_url).hlen("unacked")
         queue.close()
