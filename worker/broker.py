@@ -43,12 +43,17 @@ The clients built here are kombu's own (`super()._create_client()` over kombu's 
 they stay outside otpq_core.redis_factory, which builds otpq's clients.
 
 Without an event loop (`-P gevent` or `-P eventlet`: Celery's synloop calls
-`drain_events` instead of registering the transport with its hub) Celery acks on the
-task's own greenlet, so two hundred greenlets ack at once through a pool of
-`max_connections` (10): kombu's pool raises "Too many connections", the ack is lost (its
-message waits in the unacked set and keeps a prefetch slot until the channel goes), and
-the consumer's own bookkeeping fails the same way and drops the connection. Here a
-caller waits for a free connection instead (`_WaitsForConnection`).
+`drain_events` instead of registering the transport with its hub) kombu's Redis transport
+falls short two ways, each of which kept jobs from finishing:
+
+- Celery acks on the task's own greenlet, so two hundred greenlets ack at once through a
+  pool of `max_connections` (10): kombu's pool raises "Too many connections", the ack is
+  lost (its message waits in the unacked set and keeps a prefetch slot until the channel
+  goes), and the consumer's own bookkeeping fails the same way and drops the connection.
+  Here a caller waits for a free connection instead (`_WaitsForConnection`).
+- With every prefetch slot taken, the consumer sleeps (or polls an idle socket) for up
+  to two seconds whatever the pool does: a worker takes `-c` jobs per two seconds, and
+  a backlog drains that slowly. Here an ack wakes it (`Poller.credit`).
 """
 
 from __future__ import annotations
@@ -108,14 +113,22 @@ class QoS(kombu_redis.QoS):
     def ack(self, delivery_tag: str) -> None:
         super().ack(delivery_tag)
         self.bulk_tags.discard(delivery_tag)
+        self._freed_slot()
 
     def reject(self, delivery_tag: str, requeue: bool = False) -> None:
         super().reject(delivery_tag, requeue=requeue)
         self.bulk_tags.discard(delivery_tag)
+        self._freed_slot()
 
     def restore_unacked(self, client: Any = None) -> None:
         super().restore_unacked(client)
         self.bulk_tags.clear()
+
+    def _freed_slot(self) -> None:
+        """A prefetch slot is free: wake a consumer waiting for one (`Poller.get`)."""
+        credit = getattr(getattr(self.channel.connection, "cycle", None), "credit", None)
+        if credit is not None:
+            credit.set()
 
 
 class _WaitsForConnection:
@@ -167,6 +180,31 @@ def wait_for_connections(pool: Any, timeout: float) -> Any:
     pool._released = 0
     pool.wait_timeout = timeout
     return pool
+
+
+class Poller(kombu_redis.MultiChannelPoller):
+    """kombu's poller, with what its event loop would otherwise do when none drives it
+    (Celery's synloop, `-P gevent`/`eventlet`: `drain_events` calls `get` in a loop)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: Set when an ack or reject frees a prefetch slot.
+        self.credit = threading.Event()
+
+    def get(self, callback: Any, timeout: float | None = None) -> Any:
+        self.credit.clear()
+        if self._starved():
+            # kombu would sleep or poll an idle socket here for up to `timeout`
+            # (synloop: 2 s), whatever the pool acks meanwhile: wait for a free slot.
+            self.credit.wait(1.0 if timeout is None else min(timeout, 1.0))
+            if self._starved():
+                timeout = 0  # kombu's own bookkeeping, then back here to wait again
+        return super().get(callback, timeout)
+
+    def _starved(self) -> bool:
+        """Every channel consuming a queue has all its prefetch slots taken."""
+        consuming = [channel for channel in self._channels if channel.active_queues]
+        return bool(consuming) and not any(channel.qos.can_consume() for channel in consuming)
 
 
 class _Hardened:
@@ -253,6 +291,7 @@ class Transport(kombu_redis.Transport):
             self.Channel = SentinelChannel
             self.default_port = kombu_redis.SentinelTransport.default_port
         super().__init__(client, **kwargs)
+        self.cycle = Poller()
 
     def _deliver(self, message: Any, queue: str) -> None:
         if not is_envelope(message):

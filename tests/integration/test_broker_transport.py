@@ -1,6 +1,7 @@
 """worker.broker's Channel keeps one Redis client per connection pool, puts back a
-message whose delivery a lost connection cut short, and lets an ack wait for a free
-connection (under gevent every task greenlet acks on its own)."""
+message whose delivery a lost connection cut short, and does without an event loop what
+kombu leaves to one (gevent workers): acks wait for a connection, a freed slot wakes
+the consumer."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from collections.abc import Callable
 
 import pytest
 import redis
-from kombu import Connection
+from kombu import Connection, Exchange, Queue
+from kombu.message import Message
 from kombu.transport import redis as kombu_redis
 
 from tests.helpers import wait_until
@@ -115,3 +117,33 @@ def test_an_ack_waits_for_a_free_connection_instead_of_failing(redis_url: str) -
         assert outcome == [None], outcome
         assert not redis.Redis.from_url(redis_url).hlen("unacked")
         queue.close()
+
+
+def test_a_consumer_with_every_slot_taken_resumes_when_one_is_acked(redis_url: str) -> None:
+    """Without an event loop (gevent) the consumer calls drain_events in a loop. With
+    its one prefetch slot taken, kombu polled an idle socket for the whole timeout
+    whatever was acked meanwhile; now the ack wakes it and the next message comes."""
+    with Connection(redis_url, transport="worker.broker:Transport") as conn:
+        channel = conn.default_channel
+        channel.basic_qos(0, 1, False)
+        got: list[Message] = []
+        consumer = conn.Consumer(
+            [Queue("otpq-credit", Exchange("otpq-credit"), "otpq-credit")],
+            callbacks=[lambda _body, message: got.append(message)],
+            channel=channel,
+        )
+        consumer.consume()
+        producer = conn.Producer(channel=channel)
+        for n in (1, 2):
+            producer.publish({"n": n}, exchange="otpq-credit", routing_key="otpq-credit")
+        conn.drain_events(timeout=5)
+        assert [m.payload["n"] for m in got] == [1]
+        # Far longer than the test waits: only a freed slot can end this drain in time.
+        draining, outcome = _in_thread(lambda: conn.drain_events(timeout=90))
+        wait_until(lambda: channel.qos._delivered and not channel.qos.can_consume())
+        got[0].ack()
+        wait_until(lambda: len(got) == 2, what="the second message after the first's ack")
+        draining.join(timeout=30)
+        assert outcome == [None], outcome
+        got[1].ack()
+        consumer.cancel()
