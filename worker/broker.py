@@ -44,7 +44,7 @@ they stay outside otpq_core.redis_factory, which builds otpq's clients.
 
 Without an event loop (`-P gevent` or `-P eventlet`: Celery's synloop calls
 `drain_events` instead of registering the transport with its hub) kombu's Redis transport
-falls short two ways, each of which kept jobs from finishing:
+falls short three ways, each of which kept jobs from finishing:
 
 - Celery acks on the task's own greenlet, so two hundred greenlets ack at once through a
   pool of `max_connections` (10): kombu's pool raises "Too many connections", the ack is
@@ -54,6 +54,9 @@ falls short two ways, each of which kept jobs from finishing:
 - With every prefetch slot taken, the consumer sleeps (or polls an idle socket) for up
   to two seconds whatever the pool does: a worker takes `-c` jobs per two seconds, and
   a backlog drains that slowly. Here an ack wakes it (`Poller.credit`).
+- The unacked set is swept for messages whose delivery was cut short (a worker killed
+  mid-job, an ack or restore lost with the connection) only by the event loop's timer:
+  such a message was never delivered again. Here the poller sweeps on the same period.
 """
 
 from __future__ import annotations
@@ -190,8 +193,10 @@ class Poller(kombu_redis.MultiChannelPoller):
         super().__init__()
         #: Set when an ack or reject frees a prefetch slot.
         self.credit = threading.Event()
+        self._last_sweep = float("-inf")
 
     def get(self, callback: Any, timeout: float | None = None) -> Any:
+        self.maybe_restore_messages()
         self.credit.clear()
         if self._starved():
             # kombu would sleep or poll an idle socket here for up to `timeout`
@@ -205,6 +210,22 @@ class Poller(kombu_redis.MultiChannelPoller):
         """Every channel consuming a queue has all its prefetch slots taken."""
         consuming = [channel for channel in self._channels if channel.active_queues]
         return bool(consuming) and not any(channel.qos.can_consume() for channel in consuming)
+
+    def maybe_restore_messages(self) -> Any:
+        """Sweep the unacked set at most every half `unacked_restore_interval`: on the
+        event loop's timer (every interval), and from `get` without one."""
+        interval = min(
+            (getattr(ch, "unacked_restore_interval", 10) for ch in self._channels), default=10
+        )
+        now = monotonic()
+        if now - self._last_sweep < interval / 2:
+            return None
+        self._last_sweep = now
+        try:
+            return super().maybe_restore_messages()
+        except redis.exceptions.ResponseError:  # a full noeviction server: BRPOP goes on
+            logger.warning("unacked sweep refused by Redis; trying again next period")
+            return None
 
 
 class _Hardened:
