@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 DEST = "+14255550142"
 JOB = {"brand_name": "ExampleCorp", "source": "CreateAccount"}
 #: Every pool worker/pools.py supports runs this whole module.
-POOLS = ["threads", "solo"]
+POOLS = ["threads", "gevent", "solo"]
 
 
 @pytest.fixture(scope="module", params=POOLS)
