@@ -42,9 +42,9 @@ consume, so they keep the stock transport.
 The clients built here are kombu's own (`super()._create_client()` over kombu's pool):
 they stay outside otpq_core.redis_factory, which builds otpq's clients.
 
-Without an event loop (`-P gevent` or `-P eventlet`: Celery's synloop calls
-`drain_events` instead of registering the transport with its hub) kombu's Redis transport
-falls short three ways, each of which kept jobs from finishing:
+Without an event loop (`-P gevent`: Celery's synloop calls `drain_events` instead of
+registering the transport with its hub) kombu's Redis transport falls short three ways,
+each of which kept jobs from finishing:
 
 - Celery acks on the task's own greenlet, so two hundred greenlets ack at once through a
   pool of `max_connections` (10): kombu's pool raises "Too many connections", the ack is
@@ -187,7 +187,7 @@ def wait_for_connections(pool: Any, timeout: float) -> Any:
 
 class Poller(kombu_redis.MultiChannelPoller):
     """kombu's poller, with what its event loop would otherwise do when none drives it
-    (Celery's synloop, `-P gevent`/`eventlet`: `drain_events` calls `get` in a loop)."""
+    (Celery's synloop under `-P gevent`: `drain_events` calls `get` in a loop)."""
 
     def __init__(self) -> None:
         super().__init__()
