@@ -20,6 +20,13 @@ app.conf.update(
     worker_prefetch_multiplier=1,
     result_backend_thread_safe=True,
     task_default_queue="noop",
+    # Without an event loop (-P gevent) every task acks on its own greenlet: kombu's pool
+    # of 10 connections overflows and acks fail ("Too many connections"), losing jobs.
+    # otpq's transport waits for a connection instead (worker/broker.py); the baseline
+    # gets a pool as large as its concurrency (BENCH_POOL_CONNECTIONS), which is fair.
+    broker_transport_options={
+        "max_connections": max(10, int(os.environ.get("BENCH_POOL_CONNECTIONS", "10")) + 8)
+    },
 )
 
 

@@ -61,6 +61,7 @@ each of which kept jobs from finishing:
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections import deque
@@ -286,7 +287,10 @@ class _Hardened:
     def _brpop_read(self, **options: Any) -> bool:
         try:
             return bool(super()._brpop_read(**options))
-        except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            # Only what the item's own bytes raise: any other ValueError (a socket closed
+            # under another greenlet: "I/O operation on closed file") is the connection's
+            # trouble, and kombu's handling of it keeps the item.
             logger.warning("dropped an item that is not a message from a queue: %s", type(exc))
             return True
 
