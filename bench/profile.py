@@ -85,6 +85,7 @@ def main() -> None:
     parser.add_argument("--app", choices=("worker", "boto"), default="worker")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--rate", type=int, default=250, help="samples per second")
+    parser.add_argument("--pool", default="threads")
     parser.add_argument("--save", help="keep the collapsed stacks in this file")
     parser.add_argument(
         "--batch", type=int, default=0, help="rows per otp.send_batch (a campaign) instead"
@@ -127,7 +128,7 @@ def main() -> None:
             queue, app = "otp.interactive", "worker"
         r.rename(queue, "bench-staged")
         slots = 8 if args.batch else args.concurrency
-        (worker,) = start(stack, 1, slots, app)
+        (worker,) = start(stack, 1, slots, app, args.pool)
         out = stack.workdir / "stacks.txt"
         spy = subprocess.Popen(
             ["py-spy", "record", "--pid", str(worker.pid), "--rate", str(args.rate),

@@ -1,18 +1,35 @@
-"""Task events still reach a monitor (Flower's receiver) when the worker batches them."""
+"""Task events still reach a monitor (Flower's receiver) when the worker batches them:
+on its event loop (threads) and without one (gevent)."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from celery import Celery
 
+from otpq_local.redis_server import RedisServer
 from otpq_local.worker_process import WorkerProcess
 from producer.client import OtpClient
-from sandbox import SandboxControl
+from sandbox import PinpointSandbox, SandboxControl
+from tests.helpers import Workers
+from tests.integration.conftest import worker_env
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module", params=["threads", "gevent"])
+def worker(
+    request: pytest.FixtureRequest,
+    redis_server: RedisServer,
+    sandbox: PinpointSandbox,
+    start_module_worker: Workers,
+) -> Iterator[WorkerProcess]:
+    env = worker_env(redis_server, sandbox)
+    with start_module_worker.running(env, f"events-{request.param}", pool=request.param) as w:
+        yield w
 
 
 def test_every_task_event_still_arrives(

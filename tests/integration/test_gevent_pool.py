@@ -100,9 +100,7 @@ def test_a_gevent_worker_acks_every_job_when_many_finish_at_once(
     r = redis.Redis.from_url(redis_url)
     client = OtpClient(Settings.from_env(env))
     ids = [client.send(n, **JOB) for n in _numbers(jobs)]
-    worker = start_worker(
-        env, "many-acks", pool="gevent", concurrency=200, loglevel="warning"
-    )
+    worker = start_worker(env, "many-acks", pool="gevent", concurrency=200, loglevel="warning")
 
     def finished() -> bool:
         return all(client.status(job).state == "succeeded" for job in ids)

@@ -188,10 +188,4 @@ return {1, acquire(lk, la)}
 def guarded(guard_function: str) -> str:
     """The limiter's script behind a guard: `guard_function` is Lua defining
     `local function guard(KEYS, ARGV)` (worker/sliding_windows.py FUNCTION)."""
-    return (
-        guard_function
-        + "local function acquire(KEYS, ARGV)\n"
-        + SOURCE
-        + "\nend\n"
-        + _GUARDED
-    )
+    return guard_function + "local function acquire(KEYS, ARGV)\n" + SOURCE + "\nend\n" + _GUARDED
