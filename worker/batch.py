@@ -103,7 +103,9 @@ class BatchTask(OtpTask):
 @app.task(name=SEND_BATCH_TASK, bind=True, base=BatchTask)
 def send_batch(self: BatchTask, *args: Any, **kwargs: Any) -> dict[str, Any]:
     rows = _rows(args, kwargs)
-    batch = dataclasses.replace(self.attempt(), bulk=True, calls=0, failures=0, row=True)
+    batch = dataclasses.replace(
+        self.attempt(), bulk=True, calls=0, failures=0, row=True, delivery_tag=None
+    )
     start_by = time.time() + start_window(settings)
     rt = self.rt
     futures = [row_pool().submit(_run_row, rt, batch, row, start_by) for row in rows]

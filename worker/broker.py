@@ -70,7 +70,9 @@ from typing import Any
 
 import redis
 from kombu.transport import redis as kombu_redis
+from kombu.transport import virtual
 
+from worker import early_acks
 from worker.lanes import BULK_RECHECK, LaneCycle, is_bulk
 
 logger = logging.getLogger(__name__)
@@ -115,7 +117,11 @@ class QoS(kombu_redis.QoS):
             self.bulk_tags.add(delivery_tag)
 
     def ack(self, delivery_tag: str) -> None:
-        super().ack(delivery_tag)
+        if early_acks.take(delivery_tag):
+            # Its unacked record went with its outcome (worker/early_acks.py).
+            virtual.QoS.ack(self, delivery_tag)
+        else:
+            super().ack(delivery_tag)
         self.bulk_tags.discard(delivery_tag)
         self._freed_slot()
 
@@ -243,6 +249,8 @@ class _Hardened:
         cycle = LaneCycle(self._bulk_full)
         cycle.update(self._queue_cycle.items)
         self._queue_cycle = cycle
+        if not getattr(self, "global_keyprefix", None):
+            early_acks.use_keys(self.unacked_key, self.unacked_index_key)
 
     def _bulk_full(self) -> bool:
         """The worker holds its share of bulk messages: the rest is for logins."""

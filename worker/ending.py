@@ -30,7 +30,7 @@ from celery.states import SUCCESS
 from otpq_core.outcomes import OtpqError, Retrying
 from otpq_core.redaction import redact_text
 from otpq_core.wire import SEND_TASK, VERIFY_TASK
-from worker import campaign_hooks, metrics, results
+from worker import campaign_hooks, early_acks, metrics, results
 from worker.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -49,20 +49,27 @@ class Job:
     calls_before: int = 0
     #: A row of `otp.send_batch`: its result is stored here, not by Celery.
     row: bool = False
+    #: The task's message, acked with a fresh send's outcome (None for a row).
+    delivery_tag: str | None = None
 
 
 def sent_into(pipe: redis.client.Pipeline, job: Job, result: dict[str, Any]) -> None:
-    """A send this run made: queue its stored result and its campaign row or daily count
-    on the pipeline recording its claim's outcome (one round trip for all of it)."""
+    """A send this run made: queue its stored result, its campaign row or daily count and
+    its message's ack on the pipeline recording its claim's outcome (one round trip)."""
     _queue_result(pipe, job.job_id, result)
     campaign_hooks.sent_into(job.campaign, job.job_id, pipe)
+    if not job.row:
+        early_acks.ack_into(pipe, job.delivery_tag)
 
 
 def stored(job: Job) -> None:
     """`sent_into`'s pipeline went through: Celery need not store this task's result
-    again once the task returns it (a row's result is never Celery's to store)."""
+    again once the task returns it, nor ack its message in Redis (a row's result is
+    never Celery's to store, and its batch's message is acked as a whole)."""
     if not job.row:
         results.stored_with_claim(job.job_id)
+        if job.delivery_tag:
+            early_acks.acked(job.delivery_tag)
 
 
 def succeeded(rt: Runtime, job: Job, result: Any, *, fresh: bool = True) -> None:

@@ -50,6 +50,8 @@ class Attempt:
     failures: int = 0
     #: A row of `otp.send_batch` (its result is stored by its ending, worker/ending.py).
     row: bool = False
+    #: The task's message (a row's is its batch's, never acked for the row).
+    delivery_tag: str | None = None
 
     def again(self, countdown: float, cause: RetryCause, **counters: int) -> Again:
         """`Again` for `cause`, carrying this run's counters unless told otherwise."""
@@ -70,6 +72,7 @@ class Attempt:
             self.campaign,
             calls_before=self.calls,
             row=self.row,
+            delivery_tag=None if self.row else self.delivery_tag,
         )
 
 

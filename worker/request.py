@@ -62,6 +62,9 @@ class RedactedRequest(Request):
             logger.warning("malformed message body for job %s: failing it as invalid", _id(message))
             body, decoded = ([MALFORMED], {}, {}), True
         super().__init__(message, *args, body=body, decoded=decoded, **options)
+        # The task's own context gets the delivery tag: a finished send acks its message
+        # in the round trip that records its outcome (worker/early_acks.py).
+        self._delivery_info["delivery_tag"] = getattr(message, "delivery_tag", None)
         self._argsrepr = "()" if not self._args else f"<{len(self._args)} args redacted>"
         kwargs = self._kwargs if isinstance(self._kwargs, dict) else {}
         # Key names are caller-chosen too: redact_kwargs bounds and masks unknown ones.

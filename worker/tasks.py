@@ -105,6 +105,7 @@ class OtpTask(Task):
             campaign=campaign_hooks.campaign_of(self.request),
             calls=self._count(CALLS_HEADER),
             failures=self._count(FAILURES_HEADER),
+            delivery_tag=(self.request.delivery_info or {}).get("delivery_tag"),
         )
         self.request.otpq_attempt = attempt
         return attempt
