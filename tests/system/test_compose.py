@@ -205,7 +205,8 @@ class Stack:
     def compose(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
         return run("docker-compose", "--project-name", self.project,
                    "--project-directory", ROOT, "-f", self.engine.home / "compose.yml",
-                   "--profile", "interactive", *args, env=self.env, timeout=timeout)  # fmt: skip
+                   "--profile", "interactive", "--profile", "bulk", *args, env=self.env,
+                   timeout=timeout)  # fmt: skip
 
     def resolve(self) -> None:
         """The shipped files merged as users merge them, minus published ports.
@@ -236,7 +237,8 @@ class Stack:
 def stack(engine: Engine, wheelhouse: Path) -> Iterator[Stack]:
     ports = {name: str(free_port()) for name in (
         "OTPQ_REDIS_PORT", "OTPQ_SANDBOX_PORT", "OTPQ_FLOWER_PORT",
-        "OTPQ_GENERAL_METRICS_PORT", "OTPQ_INTERACTIVE_METRICS_PORT")}  # fmt: skip
+        "OTPQ_GENERAL_METRICS_PORT", "OTPQ_INTERACTIVE_METRICS_PORT",
+        "OTPQ_BULK_METRICS_PORT")}  # fmt: skip
     env = {
         **engine.env,
         **ports,
@@ -281,7 +283,7 @@ def test_every_service_turns_healthy(stack: Stack) -> None:
         print(stack.compose("logs", "--tail", "40").stdout)
         raise
     services = {name.split("_")[1] for name in states}
-    assert services == {"redis", "sandbox", "worker", "worker-interactive", "flower"}
+    assert services == {"redis", "sandbox", "worker", "worker-interactive", "worker-bulk", "flower"}
     for container in stack.containers():
         assert container["HostConfig"]["NetworkMode"] == "host"
         assert container["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
