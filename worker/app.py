@@ -95,17 +95,21 @@ def _size_and_warm_up(sender: Any = None, instance: Any = None, **_: Any) -> Non
     pool = pools.adopt(instance) if instance is not None else pools.current()
     reserved = lanes.reserved_slots(pool.slots, settings.interactive_slots)
     multiplier = max(1, int(app.conf.worker_prefetch_multiplier or 1))
-    app.conf.broker_transport_options["interactive_slots"] = reserved * multiplier
+    transport = app.conf.broker_transport_options
+    transport["interactive_slots"] = reserved * multiplier
+    transport["max_connections"] = pool.broker_connections
+    app.conf.broker_pool_limit = pool.broker_connections
     rt = runtime(settings)
     rt.gateway  # noqa: B018  (cached: builds the client)
     rt.throttle  # noqa: B018
     log.info(
         "otpq worker: %s pool, %d slots (%d kept for logins when serving both lanes), "
-        "%d AWS connections",
+        "%d AWS connections, %d broker connections",
         pool.name,
         pool.slots,
         reserved,
         rt.pool_size,
+        app.pool.limit,
     )
 
 

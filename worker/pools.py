@@ -17,8 +17,9 @@ Celery keeps a worker's real concurrency on the worker itself: `-c N` on the com
 line is not written into `app.conf.worker_concurrency`, which stays at the app's
 default. `adopt` reads it where Celery does (the worker's `concurrency`, or
 `max_concurrency` under `--autoscale`), once the worker has resolved it, and the
-process's pools (boto3's connections, the interactive reservation of worker/lanes.py)
-are sized from that.
+process's pools are sized from that: boto3's connections (worker/runtime.py), kombu's
+broker connections and Celery's publishing pool (`broker_connections`), and the
+interactive reservation (worker/lanes.py).
 
 `-P prefork` needs its own check: when an app configures `worker_pool`, Celery's command
 line takes an explicit `-P prefork` for its own default and quietly runs the app's pool
@@ -44,6 +45,9 @@ REFUSED = {
 }
 #: Slots per process until the worker says otherwise (the app's `worker_concurrency`).
 DEFAULT_SLOTS = 16
+#: Broker connections a worker needs beside its slots' (the consumer's BRPOP, sweeps of
+#: the unacked set, events); kombu's own default pool holds 10 in all.
+BROKER_MARGIN = 8
 
 
 class UnsupportedPool(SystemExit):
@@ -57,6 +61,12 @@ class Pool:
 
     name: str
     slots: int
+
+    @property
+    def broker_connections(self) -> int:
+        """kombu's connection pool: each slot may ack or publish a retry at once (under
+        gevent every task acks on its own greenlet), plus the consumer's own needs."""
+        return max(10, self.slots + BROKER_MARGIN)
 
 
 _current = Pool("threads", DEFAULT_SLOTS)
