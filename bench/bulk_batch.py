@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 from pathlib import Path
 
@@ -28,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.boto_ceiling import ceiling
 from bench.stack import BenchStack, bench_stack, numbers, table
-from bench.throughput import Round, drain, raw_celery
+from bench.throughput import Round, drain, raw_celery, spread
 from otpq_core.settings import Settings
 from producer.campaign import Campaigns
 
@@ -79,6 +80,7 @@ def main() -> None:
     parser.add_argument(
         "--row-threads", type=int, default=128, help="OTPQ_BATCH_CONCURRENCY (rows in flight)"
     )
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of all four; medians")
     args = parser.parse_args()
     global POOL
     POOL = args.pool
@@ -89,30 +91,43 @@ def main() -> None:
         "OTPQ_VERIFY_FAILURES": "0",
         "OTPQ_BATCH_CONCURRENCY": str(args.row_threads),
     }
+    n, p = args.rows, args.processes
+    per_task, batched, slow, bare = [], [], [], []
     with bench_stack(**limits_off) as stack:
         os.environ["REDIS_URL"] = stack.env["REDIS_URL"]
-        n, p = args.rows, args.processes
-        per_task = raw_celery(stack, n, p, args.task_concurrency, task="boto")
-        batched = campaign_rows(stack, n, p, args.concurrency, args.batch, offset=n)
-        slow = campaign_rows(stack, n, p, args.concurrency, args.batch, 2 * n, latency_ms=100)
-        stack.sandbox.control.reset()
-        bare = ceiling(stack.sandbox.url, n, p, args.row_threads, offset=3 * n)
+        for r in range(args.repeat):
+            base = 4 * n * r
+            per_task.append(raw_celery(stack, n, p, args.task_concurrency, task="boto"))
+            batched.append(campaign_rows(stack, n, p, args.concurrency, args.batch, base + n))
+            slow.append(campaign_rows(stack, n, p, args.concurrency, args.batch, base + 2 * n, 100))
+            stack.sandbox.control.reset()
+            bare.append(ceiling(stack.sandbox.url, n, p, args.row_threads, offset=base + 3 * n))
+
+    def med(values: list[float]) -> str:
+        return f"{statistics.median(values):.0f}"
+
+    rates = [b.rate for b in batched]
     print(
         table(
             [
-                ("per-task ceiling: bare boto3 Celery task jobs/s", f"{per_task.rate:.0f}",
-                 "-", "-", "baseline"),
-                (f"bulk rows/s, {args.batch} rows per otp.send_batch", f"{batched.rate:.0f}",
-                 f"{per_task.rate:.0f}", f"{batched.rate / per_task.rate:.2f}", "≥ 2"),
-                ("the same, 100 ms upstream ÷ 0 ms", f"{slow.rate:.0f}", f"{batched.rate:.0f}",
-                 f"{slow.rate / batched.rate:.2f}", "≥ 0.9"),
-                ("worker CPU per row, batched ÷ per task", f"{batched.cpu_per_job * 1000:.2f} ms",
-                 f"{per_task.cpu_per_job * 1000:.2f} ms",
-                 f"{batched.cpu_per_job / per_task.cpu_per_job:.2f}", "-"),
-                ("bare boto3 calls/s (no Celery, no Redis)", f"{bare:.0f}", "-", "-",
+                ("per-task ceiling: bare boto3 Celery task jobs/s",
+                 med([t.rate for t in per_task]), "-", "-", "baseline"),
+                (f"bulk rows/s, {args.batch} rows per otp.send_batch", med(rates),
+                 med([t.rate for t in per_task]),
+                 spread([b.rate / t.rate for b, t in zip(batched, per_task, strict=True)]),
+                 "≥ 2"),
+                ("the same, 100 ms upstream ÷ 0 ms", med([s.rate for s in slow]), med(rates),
+                 spread([s.rate / b.rate for s, b in zip(slow, batched, strict=True)]), "≥ 0.9"),
+                ("worker CPU per row, batched ÷ per task",
+                 f"{statistics.median(b.cpu_per_job for b in batched) * 1000:.2f} ms",
+                 f"{statistics.median(t.cpu_per_job for t in per_task) * 1000:.2f} ms",
+                 spread([b.cpu_per_job / t.cpu_per_job
+                         for b, t in zip(batched, per_task, strict=True)]), "-"),
+                ("bare boto3 calls/s (no Celery, no Redis)", med(bare), "-", "-",
                  "machine ceiling"),
                 ("connections discarded (batched rounds)",
-                 f"{batched.discarded + slow.discarded}", "-", "-", "0"),
+                 str(sum(b.discarded + s.discarded for b, s in zip(batched, slow, strict=True))),
+                 "-", "-", "0"),
             ],
             header=("figure", "measured", "baseline", "ratio", "goal"),
         )
@@ -120,7 +135,8 @@ def main() -> None:
     print(
         f"({n} rows each, {p} worker processes; per task: -P threads -c "
         f"{args.task_concurrency}; batched: -P {args.pool} -c {args.concurrency}, "
-        f"{args.row_threads} rows in flight per process)"
+        f"{args.row_threads} rows in flight per process; median of {args.repeat} (range), "
+        "each round's ratio against its own baseline)"
     )
 
 

@@ -1,6 +1,6 @@
 """Every benchmark, one command; each prints its figures beside a baseline from the same run.
 
-    python bench/run.py            # the figures quoted in the README (about 20 minutes)
+    python bench/run.py            # the figures quoted in the README (about 25 minutes)
     python bench/run.py --quick    # smaller sizes, a few minutes
 
 Nothing here is collected by pytest, and nothing asserts: a benchmark reports.
@@ -23,13 +23,16 @@ BENCHES: list[tuple[str, list[str], list[str]]] = [
      ["--profile", "general", "--batch-size", "100", "--probes", "10"]),
     ("lanes.py", ["--profile", "dedicated", "--backlog", "100000"],
      ["--profile", "dedicated", "--backlog", "10000", "--probes", "10"]),
-    ("throughput.py", ["--jobs", "3000", "--concurrency", "128"],
+    ("throughput.py", ["--jobs", "3000", "--concurrency", "128", "--repeat", "3"],
      ["--jobs", "1000", "--concurrency", "128"]),
-    ("throughput.py", ["--jobs", "3000", "--concurrency", "200", "--pool", "gevent"],
+    ("throughput.py", ["--jobs", "3000", "--concurrency", "200", "--pool", "gevent",
+                       "--repeat", "3"],
      ["--jobs", "1000", "--concurrency", "200", "--pool", "gevent"]),
     ("pools.py", ["--rounds", "5", "--jobs", "3000"], ["--rounds", "1", "--jobs", "1000"]),
-    ("bulk_batch.py", ["--pool", "gevent"], ["--pool", "gevent", "--rows", "2000"]),
-    ("bulk_batch.py", ["--pool", "threads"], ["--pool", "threads", "--rows", "2000"]),
+    ("bulk_batch.py", ["--pool", "gevent", "--repeat", "3"],
+     ["--pool", "gevent", "--rows", "2000"]),
+    ("bulk_batch.py", ["--pool", "threads", "--repeat", "3"],
+     ["--pool", "threads", "--rows", "2000"]),
     ("rate_limits.py", ["--rate", "40", "--seconds", "15"], ["--rate", "40", "--seconds", "6"]),
     ("limiter_concurrency.py", ["--seconds", "10"], ["--seconds", "2"]),
     ("campaign_enqueue.py", [], ["--rows", "20000", "--memory-rows", "100000"]),

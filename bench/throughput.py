@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 import uuid
@@ -195,26 +196,59 @@ def drain_sends(
     return drain(stack, "otp.interactive", enqueue, processes, concurrency, "worker", pool)
 
 
-def rows(
-    noop: Round, boto: Round, fast: Round, slow: Round, latency_ms: float
-) -> list[tuple[str, ...]]:
-    own = fast.cpu_per_job - boto.cpu_per_job
+@dataclass(frozen=True)
+class Figures:
+    """One repetition: the two baselines and otpq at 0 ms and at --latency-ms."""
+
+    noop: Round
+    boto: Round
+    fast: Round
+    slow: Round
+
+    def ratios(self) -> dict[str, float]:
+        return {
+            "boto/noop": self.boto.rate / self.noop.rate,
+            "otpq/boto": self.fast.rate / self.boto.rate,
+            "cpu": self.fast.cpu_per_job / self.boto.cpu_per_job,
+            "own": (self.fast.cpu_per_job - self.boto.cpu_per_job) / self.boto.cpu_per_job,
+            "slow/fast": self.slow.rate / self.fast.rate,
+        }
+
+
+def spread(values: list[float], fmt: str = "{:.2f}") -> str:
+    """The median, and the range when there is more than one value."""
+    median = fmt.format(statistics.median(values))
+    if len(values) < 2:
+        return median
+    return f"{median} ({fmt.format(min(values))}–{fmt.format(max(values))})"
+
+
+def rows(runs: list[Figures], latency_ms: float) -> list[tuple[str, ...]]:
+    def med(pick: Callable[[Figures], float], fmt: str = "{:.0f}") -> str:
+        return fmt.format(statistics.median(pick(f) for f in runs))
+
+    ratios = [f.ratios() for f in runs]
+
+    def ratio(name: str) -> str:
+        return spread([r[name] for r in ratios])
+
+    ms = "{:.2f} ms"
     return [
-        ("raw Celery no-op tasks/s", f"{noop.rate:.0f}", "-", "-", "baseline"),
-        ("bare boto3 Celery task jobs/s", f"{boto.rate:.0f}", f"{noop.rate:.0f}",
-         f"{boto.rate / noop.rate:.2f}", "(reference)"),
-        ("otp.send jobs/s ÷ bare boto3 task", f"{fast.rate:.0f}", f"{boto.rate:.0f}",
-         f"{fast.rate / boto.rate:.2f}", "≥ 0.9"),
-        ("worker CPU per job, bare boto3 task", f"{boto.cpu_per_job * 1000:.2f} ms", "-", "-",
-         "baseline"),
-        ("worker CPU per job, otp.send", f"{fast.cpu_per_job * 1000:.2f} ms",
-         f"{boto.cpu_per_job * 1000:.2f} ms", f"{fast.cpu_per_job / boto.cpu_per_job:.2f}", "-"),
-        ("otpq's own CPU per job ÷ bare task's", f"{own * 1000:.2f} ms",
-         f"{boto.cpu_per_job * 1000:.2f} ms", f"{own / boto.cpu_per_job:.2f}", "≤ 0.1"),
-        (f"otp.send jobs/s, {latency_ms:g} ms upstream ÷ 0 ms", f"{slow.rate:.0f}",
-         f"{fast.rate:.0f}", f"{slow.rate / fast.rate:.2f}", "≥ 0.9"),
-        ("connections discarded (all otpq rounds)", f"{fast.discarded + slow.discarded}", "-",
-         "-", "0"),
+        ("raw Celery no-op tasks/s", med(lambda f: f.noop.rate), "-", "-", "baseline"),
+        ("bare boto3 Celery task jobs/s", med(lambda f: f.boto.rate),
+         med(lambda f: f.noop.rate), ratio("boto/noop"), "(reference)"),
+        ("otp.send jobs/s ÷ bare boto3 task", med(lambda f: f.fast.rate),
+         med(lambda f: f.boto.rate), ratio("otpq/boto"), "≥ 0.9"),
+        ("worker CPU per job, otp.send ÷ bare task",
+         med(lambda f: f.fast.cpu_per_job * 1000, ms),
+         med(lambda f: f.boto.cpu_per_job * 1000, ms), ratio("cpu"), "-"),
+        ("otpq's own CPU per job ÷ bare task's",
+         med(lambda f: (f.fast.cpu_per_job - f.boto.cpu_per_job) * 1000, ms),
+         med(lambda f: f.boto.cpu_per_job * 1000, ms), ratio("own"), "≤ 0.1"),
+        (f"otp.send jobs/s, {latency_ms:g} ms upstream ÷ 0 ms", med(lambda f: f.slow.rate),
+         med(lambda f: f.fast.rate), ratio("slow/fast"), "≥ 0.9"),
+        ("connections discarded (all otpq rounds)",
+         str(sum(f.fast.discarded + f.slow.discarded for f in runs)), "-", "-", "0"),
     ]  # fmt: skip
 
 
@@ -225,23 +259,30 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=128)
     parser.add_argument("--pool", default="threads")
     parser.add_argument("--latency-ms", type=float, default=100.0)
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of all four; medians")
     args = parser.parse_args()
+    runs = []
     # A limiter rate that never binds: the Lua call still runs on every job.
     with bench_stack(OTPQ_SEND_RATE="100000", OTPQ_VERIFY_RATE="100000") as stack:
         os.environ["REDIS_URL"] = stack.env["REDIS_URL"]
         p, c, n, pool = args.processes, args.concurrency, args.jobs, args.pool
-        noop = raw_celery(stack, n, p, c, pool=pool)
-        boto = raw_celery(stack, n, p, c, task="boto", pool=pool)
-        stack.sandbox.control.reset()
-        fast = otpq_sends(stack, n, p, c, 0, pool)
-        slow = otpq_sends(stack, n, p, c, args.latency_ms, pool)
+        for r in range(args.repeat):
+            noop = raw_celery(stack, n, p, c, pool=pool)
+            boto = raw_celery(stack, n, p, c, task="boto", pool=pool)
+            stack.sandbox.control.reset()
+            offset = r * 1_000_000
+            fast = otpq_sends(stack, n, p, c, 0, pool, offset=offset)
+            slow = otpq_sends(stack, n, p, c, args.latency_ms, pool, offset=offset)
+            runs.append(Figures(noop, boto, fast, slow))
     print(
         table(
-            rows(noop, boto, fast, slow, args.latency_ms),
-            header=("figure", "measured", "baseline", "ratio", "goal"),
+            rows(runs, args.latency_ms), header=("figure", "measured", "baseline", "ratio", "goal")
         )
     )
-    print(f"({n} jobs each; {p} worker processes, -P {pool} -c {c})")
+    print(
+        f"({n} jobs each; {p} worker processes, -P {pool} -c {c}; "
+        f"median of {args.repeat} (range), each round's ratio against its own baselines)"
+    )
 
 
 if __name__ == "__main__":
