@@ -49,6 +49,36 @@ def test_a_general_worker_runs_every_queued_login_before_any_bulk_job(
     assert set(order[: len(logins)]) == set(logins), order
 
 
+def login_position(
+    redis_server: RedisServer,
+    sandbox: PinpointSandbox,
+    pinpoint: SandboxControl,
+    client: OtpClient,
+    start_worker: Workers,
+    *,
+    prefix: int,
+    in_flight: int,
+    **env: str,
+) -> tuple[int, list[str]]:
+    """Two slots, four slow bulk sends (1 s each at the backend) queued first; once
+    `in_flight` of them are at the backend, a login is queued. Returns where the login
+    stands among the sends the backend recorded, and that order."""
+    pinpoint.set_faults(latency_ms=1000)
+    jobs = [client.send(n, **JOB, lane="bulk") for n in numbers(prefix, 4)]
+    start_worker(worker_env(redis_server, sandbox, **env), f"slots{prefix}", concurrency=2)
+    wait_until(
+        lambda: all(client.status(j).state == "running" for j in jobs[:in_flight]),
+        what=f"{in_flight} bulk send(s) in flight",
+    )
+    (login,) = numbers(prefix + 1, 1)
+    login_job = client.send(login, **JOB)
+    wait_until(lambda: finished(client, [login_job]), what="the login sent", timeout=30)
+    order = sent_order(pinpoint)
+    pinpoint.set_faults()
+    wait_until(lambda: finished(client, jobs), what="the bulk sends", timeout=60)
+    return order.index(login), order
+
+
 def test_a_general_worker_keeps_a_slot_for_logins_while_bulk_jobs_hold_the_rest(
     redis_server: RedisServer,
     sandbox: PinpointSandbox,
@@ -57,24 +87,12 @@ def test_a_general_worker_keeps_a_slot_for_logins_while_bulk_jobs_hold_the_rest(
     start_worker: Workers,
     redis_url: str,
 ) -> None:
-    """Two slots, one kept for logins: slow bulk sends (1 s at the backend) hold one slot
-    at a time, so a login queued while the first is in flight reaches the backend before
-    the second bulk send. Without the reservation both slots hold bulk sends and the
-    login comes after both."""
-    pinpoint.set_faults(latency_ms=1000)
-    bulk = numbers(557, 4)
-    jobs = [client.send(n, **JOB, lane="bulk") for n in bulk]
-    start_worker(worker_env(redis_server, sandbox), "reserve", concurrency=2)
-    wait_until(
-        lambda: client.status(jobs[0]).state == "running", what="the first bulk send in flight"
+    """One of two slots kept for logins: bulk sends hold one slot at a time, so the login
+    reaches the backend before the second bulk send."""
+    position, order = login_position(
+        redis_server, sandbox, pinpoint, client, start_worker, prefix=557, in_flight=1
     )
-    (login,) = numbers(558, 1)
-    login_job = client.send(login, **JOB)
-    wait_until(lambda: finished(client, [login_job]), what="the login sent", timeout=30)
-    order = sent_order(pinpoint)
-    assert order.index(login) <= 1, order  # at most the first bulk send before it
-    pinpoint.set_faults()
-    wait_until(lambda: finished(client, jobs), what="the bulk sends", timeout=60)
+    assert position <= 1, order  # at most the first bulk send before it
 
 
 def test_with_no_slot_kept_bulk_jobs_may_fill_every_slot(
@@ -85,21 +103,10 @@ def test_with_no_slot_kept_bulk_jobs_may_fill_every_slot(
     start_worker: Workers,
     redis_url: str,
 ) -> None:
-    """OTPQ_INTERACTIVE_SLOTS=0 turns the reservation off: the same setting as above puts
-    both slots on bulk sends (the control of the test above)."""
-    pinpoint.set_faults(latency_ms=1000)
-    bulk = numbers(559, 4)
-    jobs = [client.send(n, **JOB, lane="bulk") for n in bulk]
-    env = worker_env(redis_server, sandbox, OTPQ_INTERACTIVE_SLOTS="0")
-    start_worker(env, "noreserve", concurrency=2)
-    wait_until(
-        lambda: all(client.status(j).state == "running" for j in jobs[:2]),
-        what="two bulk sends in flight",
-    )
-    (login,) = numbers(560, 1)
-    login_job = client.send(login, **JOB)
-    wait_until(lambda: finished(client, [login_job]), what="the login sent", timeout=30)
-    order = sent_order(pinpoint)
-    assert order.index(login) >= 2, order
-    pinpoint.set_faults()
-    wait_until(lambda: finished(client, jobs), what="the bulk sends", timeout=60)
+    """OTPQ_INTERACTIVE_SLOTS=0 turns the reservation off: both slots hold bulk sends and
+    the login comes after both (the control of the test above)."""
+    position, order = login_position(
+        redis_server, sandbox, pinpoint, client, start_worker,
+        prefix=559, in_flight=2, OTPQ_INTERACTIVE_SLOTS="0",
+    )  # fmt: skip
+    assert position >= 2, order
