@@ -102,12 +102,13 @@ def lane_queue(name: str) -> Queue:
 
 
 def lane_bindings() -> set[tuple[str, str, str]]:
-    """(exchange, routing key, queue): each lane bound on every lane's exchange by its
-    own key, so the routing key picks the lane whichever otpq exchange a client
-    publishes through, and a job reaches exactly one queue. A worker declares the ones
-    its queues do not (worker/routing.py): kombu drops a Queue's own exchange when it
-    is given extra `bindings`."""
-    return {(exchange, lane, lane) for exchange in QUEUES for lane in QUEUES}
+    """(exchange, routing key, queue): each lane bound on every lane's exchange, and on
+    Celery's default exchange `celery`, by its own key, so the routing key picks the lane
+    whichever of those exchanges a client publishes through, and a job reaches exactly
+    one queue (kombu drops a message whose exchange has no binding for its key, without a
+    word). A worker declares the ones its queues do not (worker/routing.py): kombu drops a
+    Queue's own exchange when it is given extra `bindings`."""
+    return {(exchange, lane, lane) for exchange in (*QUEUES, UNROUTED) for lane in QUEUES}
 
 
 def unrouted_queue() -> Queue:

@@ -193,7 +193,9 @@ def start(
         _write_private(DISCOVERY_FILE, json.dumps(discovery_record(stack, ready=False)))
         stack.worker = WorkerProcess(
             {**base_env, **stack.env},
-            name="general",
+            # Not `general`: a documented general worker on the same host would share
+            # its node name (Celery warns DuplicateNodenameWarning, inspect sees one).
+            name="otpq-up",
             concurrency=concurrency,
             log_path=stack.workdir / "worker.log",
         ).start()

@@ -114,8 +114,16 @@ def _size_and_warm_up(sender: Any = None, instance: Any = None, **_: Any) -> Non
 
 
 def _check_backend() -> None:
-    """Notify refuses a send without a sending identity: say so at start, not at the
-    first login. SystemExit, because Celery logs and ignores a signal handler's Exception."""
+    """A backend that would refuse every send for want of a setting: say so at start, not
+    at the first login (a worker without PINPOINT_APPLICATION_ID once consumed happily
+    and failed each send it took `rejected`, beside workers that had it). SystemExit,
+    because Celery logs and ignores a signal handler's Exception."""
+    if settings.backend == "pinpoint" and not settings.application_id:
+        raise SystemExit(
+            "otpq worker: OTPQ_BACKEND=pinpoint (the default) needs PINPOINT_APPLICATION_ID, "
+            "the Pinpoint project to send from; give every worker the fleet's environment "
+            "(REDIS_URL, PINPOINT_*, OTPQ_OTP_KEYS, OTPQ_HASH_KEY), or set OTPQ_BACKEND=notify"
+        )
     if settings.backend == "notify" and not settings.origination_identity:
         raise SystemExit(
             "otpq worker: OTPQ_BACKEND=notify needs a sending identity: set "

@@ -4,7 +4,7 @@ otpq's jobs spend their time waiting (for Redis, for a rate-limit token, for AWS
 one process runs many at once:
 
 - `threads` (the default): supported, recommended for every profile.
-- `gevent` (`pip install 'otpq[gevent]'`): supported, greenlets instead of threads.
+- `gevent` (installed with `otpq[worker]`): supported, greenlets instead of threads.
 - `solo`: supported, one job at a time (debugging, the smallest deployments).
 - `prefork` (`processes`): refused. Every child would keep its own Prometheus registry
   (the worker's `/metrics` would count none of its jobs), boto3 client and Redis pools,

@@ -132,7 +132,14 @@ def test_celery_call_through_the_lane_exchange_runs_once_and_verifies(
 
 @pytest.mark.parametrize(
     ("exchange", "routing_key"),
-    [(INTERACTIVE, INTERACTIVE), (INTERACTIVE, BULK), (BULK, BULK), (BULK, INTERACTIVE)],
+    [
+        (INTERACTIVE, INTERACTIVE),
+        (INTERACTIVE, BULK),
+        (BULK, BULK),
+        (BULK, INTERACTIVE),
+        (UNROUTED, INTERACTIVE),
+        (UNROUTED, BULK),
+    ],
 )
 def test_a_plain_client_through_either_exchange_and_key_runs_once_and_verifies(
     exchange: str,
@@ -165,7 +172,7 @@ def test_a_job_through_an_exchange_reaches_exactly_one_queue(redis_server: Redis
     try:
         declare_lanes(url)
         plain = plain_client(url)
-        for exchange in (INTERACTIVE, BULK):
+        for exchange in (INTERACTIVE, BULK, UNROUTED):
             for key in (INTERACTIVE, BULK):
                 plain.send_task("otp.verify", kwargs={}, exchange=exchange, routing_key=key)
                 assert {q: broker.llen(q) for q in SERVED_QUEUES} == {

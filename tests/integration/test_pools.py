@@ -21,14 +21,11 @@ pytestmark = pytest.mark.integration
 JOB = {"brand_name": "ExampleCorp", "source": "Pools"}
 
 
-@pytest.mark.parametrize("pool", ["prefork", "processes"])
-def test_a_refused_pool_stops_the_worker_at_start_saying_which_to_use(
-    redis_server: RedisServer, sandbox: PinpointSandbox, pool: str
-) -> None:
-    env = {**os.environ, **worker_env(redis_server, sandbox)}
+def refused_start(env: dict[str, str], *options: str) -> str:
+    """What `celery -A worker worker` prints when it stops before consuming."""
     done = subprocess.run(
-        [sys.executable, "-m", "celery", "-A", "worker", "worker", "-P", pool, "-l", "info"],
-        env=env,
+        [sys.executable, "-m", "celery", "-A", "worker", "worker", *options, "-l", "info"],
+        env={**os.environ, **env},
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -36,9 +33,28 @@ def test_a_refused_pool_stops_the_worker_at_start_saying_which_to_use(
     )
     output = done.stdout + done.stderr
     assert done.returncode != 0, output
+    assert "ready." not in output
+    return output
+
+
+@pytest.mark.parametrize("pool", ["prefork", "processes"])
+def test_a_refused_pool_stops_the_worker_at_start_saying_which_to_use(
+    redis_server: RedisServer, sandbox: PinpointSandbox, pool: str
+) -> None:
+    output = refused_start(worker_env(redis_server, sandbox), "-P", pool)
     assert "pool is not supported" in output, output
     assert "-P threads" in output and "-P gevent" in output, output
-    assert "ready." not in output
+
+
+def test_a_worker_without_its_pinpoint_project_stops_at_start(
+    redis_server: RedisServer, sandbox: PinpointSandbox
+) -> None:
+    """Not at its first send: such a worker used to consume and fail every send it took,
+    beside workers that had the project (an extra worker started with REDIS_URL alone)."""
+    env = worker_env(redis_server, sandbox)
+    del env["PINPOINT_APPLICATION_ID"]
+    output = refused_start(env)
+    assert "needs PINPOINT_APPLICATION_ID" in output, output
 
 
 def test_connections_follow_the_command_lines_concurrency(

@@ -47,9 +47,10 @@ def test_each_lane_has_its_own_exchange_and_key_and_celery_is_served() -> None:
     assert config["task_create_missing_queues"] is False
 
 
-def test_every_lane_is_bound_on_every_lane_exchange_by_its_own_key() -> None:
+def test_every_lane_is_bound_on_every_lane_exchange_and_celerys_by_its_own_key() -> None:
     bindings = lane_bindings()
-    assert len(bindings) == len(QUEUES) ** 2
+    assert len(bindings) == (len(QUEUES) + 1) * len(QUEUES)
+    assert {exchange for exchange, _, _ in bindings} == {*QUEUES, "celery"}
     assert all(key == queue for _, key, queue in bindings)
 
 

@@ -156,9 +156,7 @@ def test_the_lock_pins_every_runtime_dependency() -> None:
             pins[re.sub(r"[-_.]+", "-", name.lower())] = version
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = project["dependencies"] + [
-        dep
-        for extra in ("worker", "flower", "gevent")
-        for dep in project["optional-dependencies"][extra]
+        dep for extra in ("worker", "flower") for dep in project["optional-dependencies"][extra]
     ]
     for dep in wanted:
         name = re.split(r"[\[<>=!~; ]", dep, maxsplit=1)[0].lower().replace("_", "-")
