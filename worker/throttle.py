@@ -8,9 +8,10 @@ Lanes: a job sleeps in its slot for its token, at most OTPQ_MAX_CAPACITY_WAIT, t
 rescheduled. Sleeping in the slot (not rescheduling at once) is what keeps a bulk
 backlog in Redis instead of in worker memory, and keeps the fleet from spinning. A
 bulk job must also leave OTPQ_BULK_RESERVE of each burst for interactive work, so an
-interactive job finds a token waiting however long the bulk backlog. Interactive
-latency is then bounded by slots: run the interactive-only worker profile
-(`-Q otp.interactive`) so no interactive slot ever holds a sleeping bulk job.
+interactive job finds a token waiting however long the bulk backlog. A process's bulk
+jobs wait for capacity one at a time (the others blocked on a lock, not polling Redis):
+a campaign's rows no longer all wake for every token. A worker serving both lanes keeps
+slots from bulk jobs (worker/lanes.py), so a login never waits for a slot either.
 
 If Redis cannot answer the limiter, sends fail closed (the job is retried later, not
 sent unmetered: an SMS bill has no undo) and verifies fail open (Pinpoint's own quota
@@ -20,8 +21,9 @@ still applies, and a login should not fail because our bookkeeping hiccupped).
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import phonenumbers
@@ -77,6 +79,8 @@ def _country_keys(destination: str) -> tuple[str, str]:
 class Throttle:
     limiter: RateLimiter
     settings: Settings
+    #: Bulk jobs of this process wait for capacity one at a time (RateLimiter.wait `turn`).
+    bulk_turn: threading.Lock = field(default_factory=threading.Lock)
 
     def buckets(
         self, request: SendRequest | VerifyRequest, origination: str | None
@@ -121,6 +125,7 @@ class Throttle:
                 reserve=reserve,
                 mark=mark,
                 guard=guard,
+                turn=self.bulk_turn if bulk else None,
             )
         except MarkHeld:
             return Capacity(False, marked=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -220,6 +221,7 @@ class RateLimiter:
         sleep: Callable[[float], object] = time.sleep,
         mark: Mark | None = None,
         guard: Guard | None = None,
+        turn: threading.Lock | None = None,
     ) -> tuple[bool, float]:
         """Acquire, sleeping each refusal's retry_after (plus jitter) in between.
 
@@ -228,26 +230,43 @@ class RateLimiter:
         `MarkHeld` as soon as `mark`'s key is found set, `Stopped` as soon as its stop
         is: each acquire after a sleep looks again. `guard` rides on the first acquire
         only (`GuardRefused` if it refuses); once passed, it is not asked again.
+
+        `turn`: a lock shared by the waiters of one process. After its first refusal a
+        waiter takes it before it sleeps and asks again, so one waiter at a time polls
+        Redis; the others wait their turn blocked, instead of all waking for every token
+        (a campaign's rows, dozens per process, woke together each token interval: a
+        burst of Redis calls and CPU that a login on the same process waited behind).
         """
-        waited = 0.0
-        while True:
-            decision = self.acquire(buckets, reserve=reserve, mark=mark, guard=guard)
-            guard = None
-            if decision.marked is False:
-                raise MarkHeld(mark.key if mark else "")
-            if decision.stopped:
-                raise Stopped(mark.key if mark else "")
-            if decision.granted:
-                return True, waited
-            delay = decision.retry_after
-            delay += random.uniform(0.0, min(MAX_WAIT_JITTER, WAIT_JITTER * delay))
-            if deadline is not None:
-                remaining = deadline - time.time()
-                if decision.retry_after > remaining:
+        waited, holding = 0.0, False
+        try:
+            while True:
+                decision = self.acquire(buckets, reserve=reserve, mark=mark, guard=guard)
+                guard = None
+                if decision.marked is False:
+                    raise MarkHeld(mark.key if mark else "")
+                if decision.stopped:
+                    raise Stopped(mark.key if mark else "")
+                if decision.granted:
+                    return True, waited
+                remaining = None if deadline is None else deadline - time.time()
+                if remaining is not None and decision.retry_after > remaining:
                     return False, waited
-                delay = min(delay, remaining)
-            sleep(delay)
-            waited += delay
+                if turn is not None and not holding:
+                    started = time.monotonic()
+                    holding = turn.acquire(timeout=-1 if remaining is None else remaining)
+                    waited += time.monotonic() - started
+                    if not holding:
+                        return False, waited
+                    continue  # time has passed: ask again before sleeping
+                delay = decision.retry_after
+                delay += random.uniform(0.0, min(MAX_WAIT_JITTER, WAIT_JITTER * delay))
+                if remaining is not None:
+                    delay = min(delay, remaining)
+                sleep(delay)
+                waited += delay
+        finally:
+            if holding and turn is not None:
+                turn.release()
 
     def throttled(self, buckets: Sequence[Bucket], *, now: float | None = None) -> float:
         """Report a 429: slow these buckets fleet-wide. Returns the lowest factor now."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import socket
+import threading
 import time
 
 import pytest
@@ -512,3 +513,36 @@ def test_wait_asks_the_guard_once_then_only_waits_for_tokens(
     granted, _ = limiter.wait([bucket], deadline=time.time() + 5, guard=gate())
     assert granted
     assert int(client.get("gate:calls") or 0) == 1
+
+
+class CountingLimiter(RateLimiter):
+    calls = 0
+
+    def acquire(self, *args: object, **kwargs: object) -> Decision:  # type: ignore[override]
+        self.calls += 1
+        return super().acquire(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_waiter_whose_turn_is_taken_asks_redis_once_and_waits_blocked(
+    client: redis.Redis,
+) -> None:
+    """Another waiter of the process holds the turn: this one asked once (its first
+    acquire) and, its deadline coming before the turn, gives up without asking again."""
+    limiter = CountingLimiter(client)
+    bucket = Bucket("send", 10, burst=1)
+    assert limiter.acquire([bucket]).granted  # empty: the next token is 0.1 s away
+    limiter.calls = 0
+    turn = threading.Lock()
+    turn.acquire()
+    granted, _ = limiter.wait([bucket], deadline=time.time() + 0.5, turn=turn)
+    assert (granted, limiter.calls) == (False, 1)
+
+
+def test_a_waiter_takes_the_turn_and_gives_it_back(client: redis.Redis) -> None:
+    limiter = RateLimiter(client)
+    bucket = Bucket("send", 10, burst=1)
+    assert limiter.acquire([bucket]).granted
+    turn = threading.Lock()
+    granted, _ = limiter.wait([bucket], deadline=time.time() + 5, turn=turn)
+    assert granted
+    assert turn.acquire(blocking=False)  # released on the way out
