@@ -1,28 +1,69 @@
-"""A throwaway otpq stack for benchmarks: redis-server, the sandbox, N worker processes."""
+"""A throwaway otpq stack for benchmarks: redis-server, the sandbox, N worker processes.
+
+The sandbox runs in a process of its own, as AWS would: in the benchmark's process it
+would share an interpreter lock with the client being timed (a login's send waited
+behind the sandbox answering a campaign's rows).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import statistics
+import subprocess
+import sys
 import tempfile
+import time
+import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from otpq_core.settings import Settings
 from otpq_core.wire import QUEUES
-from otpq_local.redis_server import RedisServer
+from otpq_local.redis_server import RedisServer, free_port
 from otpq_local.worker_process import WorkerProcess
 from producer.client import OtpClient
-from sandbox import PinpointSandbox
+from sandbox import SandboxControl
 
 APP_ID = "otpq-bench"
+
+
+class SandboxProcess:
+    """`python -m sandbox` on a free port (its delivery lines discarded)."""
+
+    def __init__(self, app_id: str) -> None:
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self.control = SandboxControl(self.url)
+        port = self.url.rsplit(":", 1)[1]
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "sandbox", "--port", port, "--app-id", app_id],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def start(self, timeout: float = 30) -> SandboxProcess:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(f"{self.url}/_sandbox/stats", timeout=1).close()
+                return self
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the sandbox did not start") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
 
 
 @dataclass
 class BenchStack:
     redis: RedisServer
-    sandbox: PinpointSandbox
+    sandbox: SandboxProcess
     env: dict[str, str]
     workdir: Path
     workers: list[WorkerProcess] = field(default_factory=list)
@@ -64,7 +105,7 @@ class BenchStack:
 def bench_stack(**env: str) -> Iterator[BenchStack]:
     with tempfile.TemporaryDirectory(prefix="otpq-bench-") as tmp:
         redis = RedisServer(directory=Path(tmp) / "redis").start()
-        sandbox = PinpointSandbox(app_ids=(APP_ID,)).start()
+        sandbox = SandboxProcess(APP_ID).start()
         stack = BenchStack(
             redis=redis,
             sandbox=sandbox,
