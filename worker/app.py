@@ -15,6 +15,7 @@ from typing import Any
 from celery import Celery, signals
 from kombu.transport import TRANSPORT_ALIASES
 
+from otpq_core import wire
 from otpq_core.celery_config import celery_config
 from otpq_core.settings import Settings
 from worker import events, lanes, logs, pools
@@ -103,14 +104,21 @@ def _size_and_warm_up(sender: Any = None, instance: Any = None, **_: Any) -> Non
     rt.gateway  # noqa: B018  (cached: builds the client)
     rt.throttle  # noqa: B018
     log.info(
-        "otpq worker: %s pool, %d slots (%d kept for logins when serving both lanes), "
-        "%d AWS connections, %d broker connections",
+        "otpq worker: %s pool, %d slots (%s), %d AWS connections, %d broker connections",
         pool.name,
         pool.slots,
-        reserved,
+        f"{reserved} kept for logins" if _serves_both_lanes() else "one lane",
         rt.pool_size,
         app.pool.limit,
     )
+
+
+def _serves_both_lanes() -> bool:
+    """Whether the worker consumes the bulk lane beside another (the reservation applies
+    only then: worker/broker.py)."""
+    queues = getattr(getattr(app.amqp, "queues", None), "consume_from", None) or {}
+    names = set(queues)
+    return wire.BULK in names and len(names) > 1
 
 
 def _check_backend() -> None:

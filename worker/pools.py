@@ -110,8 +110,9 @@ def check(pool_cls: Any, argv: Sequence[str]) -> str:
     if name in SUPPORTED:
         return name
     why = REFUSED.get(name, "otpq's guarantees are tested on threads, gevent and solo only")
+    said = asked if asked and asked in ALIASES else name  # `-P processes` is prefork
     raise UnsupportedPool(
-        f"otpq worker: the {name!r} pool is not supported: {why}. "
+        f"otpq worker: the {said!r} pool is not supported: {why}. "
         f"Use -P threads (the default), -P gevent or -P solo."
     )
 
@@ -120,9 +121,12 @@ def slots_of(worker: Any, name: str) -> int:
     """Jobs the worker runs at once, read where Celery keeps it."""
     if name == "solo":
         return 1
-    concurrency = int(getattr(worker, "concurrency", 0) or 0)
-    ceiling = int(getattr(worker, "max_concurrency", 0) or 0)  # --autoscale=MAX,MIN
-    return max(concurrency, ceiling, 1)
+    # Under --autoscale=MAX,MIN the pool grows to MAX, whatever `concurrency` (the app's
+    # default) says; Celery sets max_concurrency only then.
+    ceiling = int(getattr(worker, "max_concurrency", 0) or 0)
+    if ceiling:
+        return ceiling
+    return max(int(getattr(worker, "concurrency", 0) or 0), 1)
 
 
 def adopt(worker: Any) -> Pool:

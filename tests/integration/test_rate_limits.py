@@ -101,6 +101,10 @@ def test_interactive_finishes_while_a_bulk_backlog_waits(stack, pinpoint: Sandbo
         ("general", ("otp.interactive", "otp.bulk")),
         ("interactive", ("otp.interactive",)),
     )
+    general, interactive = running[-2:]
+    # Each says at start whether it keeps slots from bulk jobs (only with both lanes).
+    assert "8 slots (2 kept for logins)" in general.log()
+    assert "8 slots (one lane)" in interactive.log()
     client = OtpClient(Settings.from_env(env))
     backlog = [client.send(n, **JOB, lane="bulk") for n in numbers(300)]
     urgent = [client.send(n, **JOB) for n in numbers(5, start=1000)]

@@ -55,6 +55,7 @@ def test_refused_pools_say_which_to_use(pool: str, why: str) -> None:
         pools.check("threads", ["celery", "worker", "-P", pool])
     message = str(refused.value)
     assert why in message and "-P threads" in message and "-P gevent" in message
+    assert f"the {pool!r} pool" in message  # as typed: `processes` is not renamed
 
 
 def test_an_explicit_prefork_is_refused_though_celery_would_run_the_apps_pool() -> None:
@@ -76,5 +77,8 @@ def test_slots_come_from_the_worker_not_the_apps_config(monkeypatch: pytest.Monk
     assert pools.current() == pools.Pool("threads", 40)
     autoscaled = SimpleNamespace(pool_cls=GeventPool, concurrency=10, max_concurrency=200)
     assert pools.adopt(autoscaled) == pools.Pool("gevent", 200)
+    # --autoscale=10,2 under the app's default of 16: the pool never exceeds 10.
+    below_default = SimpleNamespace(pool_cls=ThreadPool, concurrency=16, max_concurrency=10)
+    assert pools.adopt(below_default) == pools.Pool("threads", 10)
     solo = SimpleNamespace(pool_cls="solo", concurrency=8, max_concurrency=None)
     assert pools.adopt(solo) == pools.Pool("solo", 1)
