@@ -108,6 +108,12 @@ def mask_digest(digest: str) -> str:
     return f"{digest[:4]}\u2026"
 
 
+def redact_args(args: Any) -> str:
+    """Positional task arguments as they may be shown: otpq's tasks take none, so any
+    that came are only counted."""
+    return "()" if not args else f"<{len(args)} args redacted>"
+
+
 def redact_kwargs(kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
     """Task kwargs as they may be shown: numbers masked, OTPs replaced, text scrubbed.
     Key names are caller-chosen too: an unknown one is bounded and scrubbed."""

@@ -8,6 +8,9 @@ with what was awaited. Expiry in fakeredis follows `RedisClock`, not the wall cl
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -109,3 +112,16 @@ class Workers:
     def stop_all(self) -> None:
         for process in reversed(self._started):
             process.stop()
+
+
+def celery_call(env: Mapping[str, str], *args: str) -> str:
+    """`celery ... call ...` as a subprocess; returns the task id it prints."""
+    done = subprocess.run(
+        [sys.executable, "-m", "celery", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout.strip().splitlines()[-1]

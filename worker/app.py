@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from kombu.transport import TRANSPORT_ALIASES
 
 from otpq_core import wire
 from otpq_core.celery_config import celery_config
+from otpq_core.redaction import redact_args, redact_kwargs
 from otpq_core.settings import Settings
 from worker import events, lanes, logs, pools
 from worker import metrics as _metrics  # noqa: F401  (connects its signal receivers)
@@ -28,7 +30,22 @@ log = logging.getLogger(__name__)
 
 settings = Settings.from_env()
 
-app = Celery("otpq")
+
+class _RedactingCelery(Celery):
+    """Every message this app publishes shows masked arguments: a retry, `celery -A worker
+    call`, `app.send_task` by name. Its headers' argsrepr/kwargsrepr are also what its
+    `task-sent` event carries (task_send_sent_event, below), which Celery would otherwise
+    fill with the real number and code."""
+
+    def send_task(self, name: str, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        if isinstance(args, list | tuple) or args is None:
+            options.setdefault("argsrepr", redact_args(args))
+        if isinstance(kwargs, Mapping) or kwargs is None:  # else Celery refuses it itself
+            options.setdefault("kwargsrepr", repr(redact_kwargs(kwargs)))
+        return super().send_task(name, args, kwargs, **options)
+
+
+app = _RedactingCelery("otpq")
 app.conf.update(celery_config(settings))
 # A late RETRY never overwrites a finished result (worker/results.py).
 app.conf.result_backend = result_backend_url(settings.redis_url)

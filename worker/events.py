@@ -3,7 +3,8 @@
 Flower builds its task list from events: `task-sent` (written by whichever client
 enqueued), `task-received`, `task-started`, `task-succeeded` (result repr),
 `task-failed` and `task-retried` (exception text, traceback). The worker's own
-events are already clean (worker/request.py), but a plain Celery client in another
+events are already clean (worker/request.py), so are the `task-sent` events of otpq's own
+apps (worker/app.py, producer/publish.py), but a plain Celery client in another
 codebase that enables `task_send_sent_event` publishes the real arguments: a phone
 number and, for verify, the code. Celery's event state keeps the `task-sent` args
 until a `task-received` overwrites them, and lets a late `task-sent` overwrite them

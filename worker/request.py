@@ -29,7 +29,7 @@ from billiard.einfo import ExceptionWithTraceback
 from celery.worker.request import Request
 
 from otpq_core.outcomes import REFUSALS
-from otpq_core.redaction import redact_kwargs, redact_text
+from otpq_core.redaction import redact_args, redact_kwargs, redact_text
 from worker.events import scrub_event
 
 logger = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class RedactedRequest(Request):
         # The task's own context gets the delivery tag: a finished send acks its message
         # in the round trip that records its outcome (worker/early_acks.py).
         self._delivery_info["delivery_tag"] = getattr(message, "delivery_tag", None)
-        self._argsrepr = "()" if not self._args else f"<{len(self._args)} args redacted>"
+        self._argsrepr = redact_args(self._args)
         kwargs = self._kwargs if isinstance(self._kwargs, dict) else {}
         # Key names are caller-chosen too: redact_kwargs bounds and masks unknown ones.
         self._shown_kwargs = redact_kwargs(kwargs)

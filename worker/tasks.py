@@ -19,7 +19,6 @@ from typing import Any, NoReturn
 from celery import Task
 
 from otpq_core.outcomes import OtpqError
-from otpq_core.redaction import redact_kwargs
 from otpq_core.wire import (
     BULK,
     CALLS_HEADER,
@@ -54,12 +53,6 @@ class OtpTask(Task):
     max_retries = None  # bounded by OTPQ_MAX_ATTEMPTS and the job's deadline instead
     # Expected outcomes: logged as one line, without a traceback.
     throws = (OtpqError,)
-
-    def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
-        # Retries re-publish through here: keep their message reprs clean too.
-        options.setdefault("argsrepr", "()")
-        options.setdefault("kwargsrepr", repr(redact_kwargs(kwargs or {})))
-        return super().apply_async(args, kwargs, **options)
 
     @property
     def rt(self) -> Runtime:

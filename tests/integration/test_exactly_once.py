@@ -6,9 +6,6 @@ one number texts it once. Real worker, Redis and sandbox."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +23,7 @@ from otpq_local.worker_process import WorkerProcess
 from producer.campaign import Campaigns
 from producer.client import OtpClient
 from sandbox import PinpointSandbox, SandboxControl
-from tests.helpers import Workers, wait_until
+from tests.helpers import Workers, celery_call, wait_until
 from tests.integration.conftest import wait_campaign_done, worker_env
 from worker.routing import declare_lane_bindings
 
@@ -80,19 +77,6 @@ def code_for(client: OtpClient, pinpoint: SandboxControl) -> str:
 
 def runs_of(task_id: str, *workers: WorkerProcess) -> int:
     return sum(w.log().count(f"[{task_id}] received") for w in workers)
-
-
-def celery_call(env: dict[str, str], *args: str) -> str:
-    """`celery ... call ...` as a subprocess; returns the task id it prints."""
-    done = subprocess.run(
-        [sys.executable, "-m", "celery", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return done.stdout.strip().splitlines()[-1]
 
 
 @pytest.fixture

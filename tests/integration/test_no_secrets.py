@@ -14,6 +14,8 @@ Two moments are scanned:
 
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +32,7 @@ from otpq_local.worker_process import WorkerProcess
 from producer.client import OtpClient
 from producer.refid import generate_ref_id
 from sandbox import PinpointSandbox
-from tests.helpers import wait_until
+from tests.helpers import celery_call, wait_until
 from tests.integration.conftest import worker_env
 from tests.secret_scan import Hit, Scan
 
@@ -159,3 +161,49 @@ def test_queued_verify_messages_hold_no_otp(scenario: Scenario) -> None:
 
 def test_nothing_anywhere_after_the_jobs_ran(scenario: Scenario) -> None:
     assert not scenario.after.hits, _show(scenario.after.hits)
+
+
+def test_a_job_published_by_the_worker_app_sends_a_task_sent_event_without_secrets(
+    sandbox: PinpointSandbox,
+) -> None:
+    """`celery -A worker call` publishes through otpq's own app, which sends `task-sent`
+    events: Celery fills them from the message's argsrepr/kwargsrepr, the real number
+    and code unless the app writes masked ones. The event goes out on Redis pub/sub.
+    A Redis of its own: no worker runs the job, and no other test sees it queued."""
+    server = RedisServer().start()
+    env = worker_env(server, sandbox)
+    client = redis.Redis.from_url(env["REDIS_URL"])
+    events = client.pubsub()
+    events.psubscribe("*celeryev*")
+    assert events.get_message(timeout=5)["type"] == "psubscribe"  # type: ignore[index]
+    number, code = NUMBERS[0], WRONG_CODES[0]
+    kwargs = {"destination": number, "otp": code, **JOB}
+    try:
+        job = celery_call(
+            env, "-A", "worker", "call", "otp.verify", "--kwargs", json.dumps(kwargs),
+            "--queue", INTERACTIVE,
+        )  # fmt: skip
+        sent: list[bytes] = []
+
+        def task_sent_seen() -> bool:
+            message = events.get_message(timeout=0.5)
+            if message and message["type"] == "pmessage" and b"task.sent" in message["channel"]:
+                sent.append(message["data"])
+            return any(job.encode() in base64_body(data) for data in sent)
+
+        wait_until(task_sent_seen, what="the task-sent event")
+        scan = Scan([number], [code], [generate_ref_id(number, JOB["brand_name"], JOB["source"])])
+        for data in sent:
+            scan.blob("task-sent event", data)
+        assert scan.places > len(sent), "the event's base64 body must be decoded"
+        assert not scan.hits, _show(scan.hits)
+        assert any(b"+1********87" in base64_body(data) for data in sent)
+    finally:
+        events.close()
+        client.close()
+        server.stop()
+
+
+def base64_body(envelope: bytes) -> bytes:
+    """A kombu envelope's body, decoded (events travel base64-encoded)."""
+    return base64.b64decode(json.loads(envelope)["body"])
