@@ -359,6 +359,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
 
 
+#: What a person typed for each request field (an error names the field).
+FLAGS = {
+    "destination": "--to",
+    "brand_name": "--brand",
+    "source": "--source",
+    "reference_id": "--reference-id",
+    "code_length": "--code-length",
+    "validity_period": "--validity",
+    "allowed_attempts": "--attempts",
+    "language": "--language",
+    "origination_identity": "--origination",
+    "entity_id": "--entity-id",
+    "template_id": "--template-id",
+    "channel": "--channel",
+    "otp": "the code",
+}
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     if not getattr(args, "needs_client", True):
         return int(args.run(args))
@@ -369,7 +387,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         client = OtpClient(Settings.from_env(environment(say=_stderr)))
         return int(args.run(client, args))
     except InvalidRequest as exc:
-        flag = {"destination": "--to", "brand_name": "--brand"}.get(exc.field, exc.field)
+        flag = FLAGS.get(exc.field, exc.field)
         print(f"otpq: {exc} (check {flag})", file=sys.stderr)
         return EXIT_USAGE
     except (BrokerUnavailable, ConfigError, FileRefused, NoStack, UnknownJob) as exc:

@@ -12,7 +12,7 @@ import pytest
 
 from producer.campaign.progress import Watch, eta_text, rate_of, render
 from producer.campaign.rows import BadFile, check_header
-from producer.cli import build_parser, mask_url, version
+from producer.cli import build_parser, main, mask_url, version
 from producer.known_jobs import PRIORITY_SEP, lane_keys, looks_like_job_id
 from producer.receipts import JobId
 from tests.helpers import ROOT
@@ -122,3 +122,26 @@ def test_the_license_is_the_unmodified_apache_2_text() -> None:
     text = (ROOT / "LICENSE").read_bytes()
     assert hashlib.md5(text).hexdigest() == APACHE_2_MD5
     assert 'license = "Apache-2.0"' in (ROOT / "pyproject.toml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("typed", "flag"),
+    [
+        (["--code-length", "9"], "--code-length"),
+        (["--validity", "99"], "--validity"),
+        (["--attempts", "9"], "--attempts"),
+        (["--language", "nope nope"], "--language"),
+    ],
+)
+def test_a_bad_send_option_is_named_as_typed(
+    typed: list[str], flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["send", "--to", "+14255550142", "--brand", "Example", "--source", "Login", *typed]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.rstrip().endswith(f"(check {flag})")
+
+
+def test_a_bad_code_is_named_as_the_code(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["verify", "12", "--to", "+14255550142", "--brand", "Example", "--source", "Login"]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.rstrip().endswith("(check the code)")
