@@ -18,7 +18,9 @@ from otpq_core.outcomes import InvalidRequest
 #: characters): long enough to name the canonical form of a formatted one.
 NUMBER_INPUT_MAX = 64
 
-E164_EXAMPLE = "must be an E.164 number like +14255550142"
+#: Says the form without a number in it: refusals are stored and logged, and a masked
+#: example (`+1********42`) would show nothing.
+E164_EXAMPLE = "must be an E.164 number: a plus, the country code and the number, digits only"
 
 
 def canonical_number(value: object, field: str = "destination") -> str:

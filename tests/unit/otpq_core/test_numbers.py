@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from otpq_core.keys import KeyHasher
-from otpq_core.numbers import canonical_number
+from otpq_core.numbers import E164_EXAMPLE, canonical_number
 from otpq_core.outcomes import DestinationLimited, DestinationLocked, InvalidRequest
 from otpq_core.redaction import mask_number
 from otpq_core.settings import Settings
@@ -212,6 +212,7 @@ def test_the_cooldown_key_is_over_the_canonical_number() -> None:
         ),
         ("+1-425-555-0142 ext. 5", "must not carry an extension: an SMS cannot dial one"),
         ("+1425", "is not a valid phone number for its country"),
+        ("14255550142", E164_EXAMPLE),
         ("+1 425 555 0142" + " " * 60, "must be at most 64 characters"),
     ],
 )
@@ -219,3 +220,9 @@ def test_refusals_name_the_fix(spelled: str, problem: str) -> None:
     with pytest.raises(InvalidRequest) as info:
         SendRequest(spelled, **JOB)
     assert str(info.value) == f"invalid: destination: {problem}"
+
+
+def test_the_e164_refusal_holds_no_phone_number() -> None:
+    """Refusals are stored and logged: an example number there trips any secret scan, and
+    shown masked it would say nothing."""
+    assert not any(ch.isdigit() for ch in E164_EXAMPLE.replace("E.164", ""))
