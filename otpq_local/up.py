@@ -360,7 +360,15 @@ def _start_flower(stack: Stack, base_env: Mapping[str, str], say: Say) -> None:
         except OSError:
             time.sleep(0.1)
     stack.urls["flower"] = url
-    say(f"flower     {url}")
+    say(flower_line(url, {**os.environ, **base_env, **stack.env}))
+
+
+def flower_line(url: str, env: Mapping[str, str]) -> str:
+    """Flower's pages are open on loopback, its REST API only with credentials: say so
+    before someone's first `curl …/api/workers` answers 401."""
+    if env.get("FLOWER_BASIC_AUTH"):
+        return f"flower     {url}  (API with FLOWER_BASIC_AUTH's user)"
+    return f"flower     {url}  (its /api/ answers 401 unless FLOWER_BASIC_AUTH=user:pass is set)"
 
 
 def run(

@@ -11,7 +11,7 @@ import pytest
 
 from otpq_core.sealing import Sealer, generate_key
 from otpq_core.settings import Settings
-from otpq_local.up import Stack, _secrets, _write_private, discover
+from otpq_local.up import Stack, _secrets, _write_private, discover, flower_line
 
 
 def test_a_stack_gets_fresh_secrets_unless_given(tmp_path: Path) -> None:
@@ -89,3 +89,10 @@ def test_a_symlinked_discovery_file_is_ignored(tmp_path: Path) -> None:
     link = tmp_path / "link.json"
     link.symlink_to(real)
     assert discover(link) is None
+
+
+def test_the_flower_line_says_when_its_api_needs_credentials() -> None:
+    url = "http://127.0.0.1:5555"
+    assert "401 unless FLOWER_BASIC_AUTH" in flower_line(url, {})
+    assert "401" not in flower_line(url, {"FLOWER_BASIC_AUTH": "ops:secret"})
+    assert "secret" not in flower_line(url, {"FLOWER_BASIC_AUTH": "ops:secret"})
